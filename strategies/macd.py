@@ -1,0 +1,56 @@
+"""MACD 策略（MACDStrategy）：MACD 线与信号线交叉时进出场。"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from tradeterm import Strategy, crossed_above, crossed_below, indicators as ta
+
+
+class MACDStrategy(Strategy):
+    """MACD 交叉：MACD 线（EMA(fast) - EMA(slow)）上穿信号线（MACD 的 EMA(signal)）开多，下穿平多。
+
+    可选零轴过滤 `above_zero`：为 true 时只在 MACD 线大于 0 时开多（小于 0 时开空）。
+    合约市场上下穿开空、上穿平空；现货只做多。
+
+    参数：
+    - fast：快线 EMA 周期，K 线根数，默认 12
+    - slow：慢线 EMA 周期，K 线根数，默认 26，须大于 fast
+    - signal：信号线 EMA 周期，K 线根数，默认 9
+    - above_zero：是否要求 MACD 线在零轴同侧才开仓，默认 false
+    """
+
+    # 参数默认值：经典的 12/26/9，不加零轴过滤
+    params: ClassVar[dict[str, Any]] = {"fast": 12, "slow": 26, "signal": 9, "above_zero": False}
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any]) -> list[str]:
+        """周期须为正，且 fast < slow。"""
+        problems = [f"{k}={params[k]} must be at least 1" for k in ("fast", "slow", "signal") if params[k] < 1]
+        if not problems and params["fast"] >= params["slow"]:
+            problems.append(f"fast={params['fast']} must be below slow={params['slow']}")
+        return problems
+
+    @property
+    def warmup(self) -> int:
+        """信号线第一个值在 slow+signal-2，判断交叉还要前一根。"""
+        return self.params["slow"] + self.params["signal"] - 1
+
+    def indicators(self, df: pd.DataFrame) -> pd.DataFrame:
+        """添加 macd、macd_signal、macd_hist 三列。"""
+        lines = ta.macd(df["close"], self.params["fast"], self.params["slow"], self.params["signal"])
+        df["macd"] = lines["macd"].to_numpy()
+        df["macd_signal"] = lines["signal"].to_numpy()
+        df["macd_hist"] = lines["histogram"].to_numpy()
+        return df
+
+    def signals(self, df: pd.DataFrame) -> pd.DataFrame:
+        """MACD 上穿信号线开多/平空，下穿平多/开空；开仓可要求零轴同侧。"""
+        up = crossed_above(df["macd"], df["macd_signal"])
+        down = crossed_below(df["macd"], df["macd_signal"])
+        long_ok = df["macd"] > 0 if self.params["above_zero"] else True
+        short_ok = df["macd"] < 0 if self.params["above_zero"] else True
+        return pd.DataFrame({"enter_long": up & long_ok, "exit_long": down,
+                             "enter_short": down & short_ok, "exit_short": up})

@@ -1,0 +1,210 @@
+"""config.yml 的结构与校验规则（pydantic）。每个块一个类；未知键一律拒绝，以便报出拼写错误。
+
+金额单位：starting_cash 与各类名义金额为计价货币（quote_currency，如 USDT）；费率为小数（0.001 = 0.1%）；
+滑点为基点（1 bp = 0.01%）；比例类风控参数为小数（0.2 = 20%）。
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS, normalize_symbol
+from tradeterm.models import MarketType, Mode
+from tradeterm.strategy.params import closest
+
+
+class Block(BaseModel):
+    """所有配置块的基类：禁止未知键，赋值时也校验。"""
+
+    # 未知键报错（拼写错误不会被悄悄忽略）；赋值时重新校验
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ExchangeConfig(Block):
+    """交易所：ccxt 的交易所 id、市场类型，以及是否用内置的本地沙盒交易所。"""
+
+    # ccxt 交易所 id，如 binance
+    id: str = "binance"
+    # 市场类型：spot（现货，只做多）或 futures（USD-M 合约，可多可空）
+    market_type: MarketType = MarketType.SPOT
+    # true：连接内置的本地沙盒交易所（离线可用，默认）；false：连接真实交易所
+    sandbox: bool = True
+    # 连接真实交易所时，API 密钥所在的环境变量前缀（读取 PREFIX_API_KEY 与 PREFIX_SECRET）
+    key_env_prefix: str = "TRADETERM"
+    # 可选：0600 权限的密钥文件路径（YAML，含 api_key 与 secret）；密钥永远不写在 config.yml 里
+    key_file: Path | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _known_exchange(cls, value: str) -> str:
+        """交易所 id 必须是 ccxt 支持的。"""
+        import ccxt
+
+        if value not in ccxt.exchanges:
+            hint = closest(value, set(ccxt.exchanges))
+            raise ValueError(f"'{value}' is not an exchange id known to ccxt{hint}; e.g. binance, okx, bybit")
+        return value
+
+
+class AccountConfig(Block):
+    """账户：初始资金与计价货币。"""
+
+    # 初始资金，计价货币（回测与模拟盘的起始权益）
+    starting_cash: float = Field(10_000.0, gt=0)
+    # 计价货币，如 USDT；策略实例的交易对须以它计价
+    quote_currency: str = "USDT"
+
+    @field_validator("quote_currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        """统一大写。"""
+        return value.strip().upper()
+
+
+class FeesConfig(Block):
+    """手续费与滑点（回测和模拟盘使用；实盘以交易所实际扣费为准）。"""
+
+    # 挂单（maker）费率，小数：0.001 = 0.1%
+    maker: float = Field(0.001, ge=0, lt=0.1)
+    # 吃单（taker）费率，小数；市价单按它收费
+    taker: float = Field(0.001, ge=0, lt=0.1)
+    # 市价成交的滑点，基点（1 bp = 0.01%），对交易者不利的方向
+    slippage_bps: float = Field(0.0, ge=0, le=1000)
+
+
+class RiskConfig(Block):
+    """风控限制（由风控层执行）。None 表示不启用该项。比例为小数，金额为计价货币。"""
+
+    # 组合最大回撤（相对历史最高权益的比例），触发后停止新开仓
+    max_drawdown: float | None = Field(None, gt=0, lt=1)
+    # 单日最大亏损（相对当日起始权益的比例），触发后当日停止新开仓
+    daily_loss: float | None = Field(None, gt=0, lt=1)
+    # 单个交易对的最大持仓名义金额，计价货币
+    max_position: float | None = Field(None, gt=0)
+    # 全部持仓的最大总名义金额（总敞口），计价货币
+    max_exposure: float | None = Field(None, gt=0)
+    # 单笔订单的最大名义金额，计价货币
+    max_order_notional: float | None = Field(None, gt=0)
+    # 限价单价格偏离最新价的最大比例，小数：0.05 = 5%
+    price_band: float | None = Field(None, gt=0, lt=1)
+    # 每分钟最多下单数（全部实例合计）
+    max_orders_per_minute: int | None = Field(None, gt=0)
+    # 行情超过这么多秒没有更新就视为陈旧，拒绝下单
+    stale_after: float | None = Field(None, gt=0)
+
+
+class SizingConfig(Block):
+    """仓位计算：每个开仓信号下多少。可全局设置，也可在单个策略实例上覆盖。"""
+
+    # 方法：all_in（全部权益，含手续费）、fixed_notional（固定金额）、fixed_fraction（权益固定比例）、
+    # equal_weight（实例间等权）、kelly（分数凯利）、volatility_target（按 ATR 的波动率目标）
+    method: Literal["all_in", "fixed_notional", "fixed_fraction", "equal_weight", "kelly",
+                    "volatility_target"] = "all_in"
+    # fixed_notional 的每笔名义金额，计价货币
+    notional: float | None = Field(None, gt=0)
+    # fixed_fraction 的权益比例，小数（0.1 = 10%）
+    fraction: float | None = Field(None, gt=0, le=1)
+    # kelly 的缩放系数（0.5 = 半凯利）
+    kelly_fraction: float = Field(0.5, gt=0, le=1)
+    # kelly 的仓位上限，权益比例
+    kelly_cap: float = Field(0.25, gt=0, le=1)
+    # kelly 开始生效所需的最少已平仓交易数；不足时用 fraction（或 0.1）
+    kelly_min_trades: int = Field(20, ge=1)
+    # volatility_target 的目标：每根 K 线按 ATR 计的风险占权益比例（0.01 = 1%）
+    target_risk: float | None = Field(None, gt=0, le=1)
+    # volatility_target 的 ATR 周期，K 线根数
+    atr_period: int = Field(14, ge=1)
+
+    @model_validator(mode="after")
+    def _method_needs(self) -> "SizingConfig":
+        """各方法所需的键必须给出。"""
+        needs = {"fixed_notional": "notional", "fixed_fraction": "fraction", "volatility_target": "target_risk"}
+        key = needs.get(self.method)
+        if key and getattr(self, key) is None:
+            raise ValueError(f"sizing method '{self.method}' needs '{key}' to be set")
+        return self
+
+
+class StrategyInstanceConfig(Block):
+    """一个策略实例：交易对 x 策略类 x 周期，以及它的参数。"""
+
+    # 实例名，全局唯一，用于界面、日志与日志库
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    # 交易对，规范成 ccxt 形式（BTCUSDT -> BTC/USDT）
+    symbol: str
+    # K 线周期，如 1m、15m、1h
+    interval: str = "1m"
+    # 策略类名（strategies/ 里的类）或 package.module:Class
+    class_name: str = Field(alias="class")
+    # 策略参数，覆盖类默认值；由策略加载器按类校验
+    params: dict[str, Any] = Field(default_factory=dict)
+    # 是否启用；false 时引擎不启动该实例
+    enabled: bool = True
+    # 本实例的仓位计算，覆盖全局 sizing
+    sizing: SizingConfig | None = None
+
+    # 允许用 class_name 或别名 class 赋值
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("symbol", mode="before")
+    @classmethod
+    def _normalize_symbol(cls, value: Any) -> str:
+        """接受 BTCUSDT、btc-usdt 等写法，统一成 BTC/USDT。"""
+        symbol = normalize_symbol(str(value)) if isinstance(value, str) else None
+        if symbol is None:
+            raise ValueError(f"'{value}' is not a symbol; use a form like {SYMBOL_FORMS}")
+        return symbol
+
+    @field_validator("interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        """周期须是交易所支持的取值之一。"""
+        if value not in TIMEFRAME_MS:
+            raise ValueError(f"'{value}' is not an interval; allowed: {', '.join(TIMEFRAME_MS)}")
+        return value
+
+
+class JournalConfig(Block):
+    """日志库（SQLite）：记录运行、订单、成交、持仓、权益与事件。"""
+
+    # 日志库文件路径；相对路径相对于配置文件所在目录
+    path: Path = Path("tradeterm.db")
+
+
+class AppConfig(Block):
+    """整个 config.yml。"""
+
+    # 运行模式：backtest、paper（默认，模拟撮合）、live（真实下单，需显式确认）
+    mode: Mode = Mode.PAPER
+    # 交易所设置
+    exchange: ExchangeConfig = Field(default_factory=ExchangeConfig)
+    # 账户设置
+    account: AccountConfig = Field(default_factory=AccountConfig)
+    # 手续费与滑点
+    fees: FeesConfig = Field(default_factory=FeesConfig)
+    # 风控限制
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    # 全局仓位计算（实例可覆盖）
+    sizing: SizingConfig = Field(default_factory=SizingConfig)
+    # 日志库设置
+    journal: JournalConfig = Field(default_factory=JournalConfig)
+    # 额外的策略插件目录；相对路径相对于配置文件所在目录（内置 strategies/ 总会被搜索）
+    strategy_dirs: list[Path] = Field(default_factory=list)
+    # 策略实例列表
+    strategies: list[StrategyInstanceConfig] = Field(default_factory=list)
+    # 配置文件所在目录（加载时填入，不在 YAML 里写）
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def journal_path(self) -> Path:
+        """日志库的绝对路径（相对路径按配置文件目录解析）。"""
+        path = self.journal.path
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def plugin_dirs(self) -> list[Path]:
+        """策略插件目录：配置旁的 strategies/ 与 strategy_dirs（相对配置目录）。"""
+        dirs = [self.base_dir / "strategies"]
+        dirs += [d if d.is_absolute() else self.base_dir / d for d in self.strategy_dirs]
+        return dirs
