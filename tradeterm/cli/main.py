@@ -1,0 +1,57 @@
+"""`tradeterm` 命令的入口：解析参数、分派到子命令；用户错误只打印消息并以非零码退出，不打印 traceback。
+
+每个子命令是本包里的一个模块，提供 `register(subparsers)`：在其中 add_parser 并用
+`parser.set_defaults(handler=函数)` 指定处理函数；处理函数接收 argparse.Namespace，返回退出码。
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from tradeterm import __version__
+from tradeterm.errors import UserError
+
+# 子命令模块（tradeterm.cli 下），按 --help 中的顺序排列
+COMMAND_MODULES = ("run", "check", "config_cmd", "strategies_cmd")
+# 用户错误的退出码（与 argparse 的用法错误 2 一致）
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """构建根解析器并注册全部子命令。"""
+    parser = argparse.ArgumentParser(
+        prog="tradeterm",
+        description="tradeterm: a quantitative trading console in the terminal. "
+                    "With no command it runs 'tradeterm run' (offline, paper mode, built-in sandbox exchange).",
+    )
+    parser.add_argument("--version", action="version", version=f"tradeterm {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"tradeterm.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """命令行入口；返回退出码（console script 会把它交给 sys.exit）。"""
+    parser = build_parser()
+    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command is None:
+        args = parser.parse_args(["run", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
