@@ -72,25 +72,6 @@ def wilder_rsi_kernel(close: np.ndarray, period: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def wilder_average_kernel(values: np.ndarray, period: int, start: int) -> np.ndarray:
-    """从下标 start 起做 Wilder 平均：种子为 values[start:start+period] 的均值，之后按 (prev*(n-1)+x)/n 递推。"""
-    n = values.shape[0]
-    out = np.full(n, np.nan)
-    seed_end = start + period - 1
-    if seed_end >= n:
-        return out
-    total = 0.0
-    for i in range(start, seed_end + 1):
-        total += values[i]
-    prev = total / period
-    out[seed_end] = prev
-    for i in range(seed_end + 1, n):
-        prev = (prev * (period - 1) + values[i]) / period
-        out[i] = prev
-    return out
-
-
-@njit(cache=True)
 def rolling_std_kernel(values: np.ndarray, period: int) -> np.ndarray:
     """滚动总体标准差（ddof=0），每个窗口两遍计算（先均值再离差平方和）。
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tradeterm.indicators._kernels import rolling_std_kernel, wilder_average_kernel
+from tradeterm.indicators._kernels import ema_kernel, rolling_std_kernel
 from tradeterm.indicators._series import ArrayLike, as_float_array, check_period, frame_like, like
 
 
@@ -46,7 +46,10 @@ def true_range(high: ArrayLike, low: ArrayLike, close: ArrayLike) -> np.ndarray:
 
 
 def atr(high: ArrayLike, low: ArrayLike, close: ArrayLike, period: int = 14) -> ArrayLike:
-    """平均真实波幅（Wilder 平滑）：种子为第 1..period 根真实波幅的均值，第一个值在下标 period。"""
+    """平均真实波幅（Wilder 平滑，alpha = 1/period）：种子为第 1..period 根真实波幅的均值，第一个值在下标 period。
+
+    第 0 根的真实波幅是 NaN（没有前收），平滑内核跳过开头的 NaN，所以种子正好从第 1 根开始（同 TA-Lib）。
+    """
     period = check_period(period)
-    out = wilder_average_kernel(true_range(high, low, close), period, 1)
+    out = ema_kernel(true_range(high, low, close), period, 1.0 / period)
     return like(close, out, f"atr_{period}")
