@@ -1,0 +1,43 @@
+"""引擎向上层（界面、通知、日志库）发出的事件。一个事件一个不可变对象，带种类、时间与负载。"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class EventKind(str, Enum):
+    """事件种类。"""
+
+    # 一根 K 线收盘（负载：symbol、timeframe、close）
+    BAR = "bar"
+    # 最新报价（负载：symbol、last、bid、ask）
+    QUOTE = "quote"
+    # 策略给出信号（负载：instance、intent、reason）
+    SIGNAL = "signal"
+    # 订单状态变化（负载：订单字段）
+    ORDER = "order"
+    # 成交（负载：成交字段）
+    FILL = "fill"
+    # 下单被风控或交易所拒绝（负载：instance、rule、reason）
+    REJECTION = "rejection"
+    # 策略实例状态变化（负载：instance、status、error）
+    INSTANCE = "instance"
+    # 账户权益更新（负载：equity、cash、drawdown）
+    EQUITY = "equity"
+    # 熔断触发（负载：rule、message）
+    BREAKER = "breaker"
+    # 引擎或实例的错误（负载：instance、error）
+    ERROR = "error"
+    # 一般日志信息（负载：message）
+    LOG = "log"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """一个引擎事件。"""
+
+    kind: EventKind                                        # 事件种类
+    ts: int                                                # 事件时间，UTC 毫秒
+    data: dict[str, Any] = field(default_factory=dict)     # 负载，键见 EventKind 的说明
