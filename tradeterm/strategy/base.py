@@ -105,9 +105,10 @@ class Strategy(ABC):
 
     def compute(self, df: pd.DataFrame) -> pd.DataFrame:
         """在整段 K 线上计算指标与信号，返回带指标列与四个布尔信号列的 DataFrame（缺的信号列补 False）。"""
-        frame = self.indicators(df.copy())
+        # pandas 3 的写时复制（Copy-on-Write）下浅拷贝就能保证不改动调用方的 df，且省去整表复制（百万根 K 线约 0.3 秒）
+        frame = self.indicators(df.copy(deep=False))
         flags = self.signals(frame)
-        out = frame.copy()
+        out = frame.copy(deep=False)
         for column in SIGNAL_COLUMNS:
             out[column] = flags[column].fillna(False).astype(bool) if column in flags else False
         for column in ("stop_loss", "take_profit"):
@@ -126,7 +127,7 @@ class Strategy(ABC):
         """
         frame = self.compute(df)
         timestamps = frame["timestamp"].to_numpy(dtype=np.int64)
-        self._precomputed_rows = {int(ts): i for i, ts in enumerate(timestamps)}
+        self._precomputed_rows = dict(zip(timestamps.tolist(), range(len(timestamps))))
         self._precomputed_flags = frame[list(SIGNAL_COLUMNS)].to_numpy(dtype=bool)
         exits = np.full((len(frame), 2), np.nan)
         for j, column in enumerate(("stop_loss", "take_profit")):

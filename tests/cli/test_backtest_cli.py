@@ -1,0 +1,122 @@
+"""`tradeterm backtest` 命令：真实入口函数（进程内调用 main），真实行情文件，临时目录里的日志库与输出文件。"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+
+import pytest
+
+from tradeterm.cli.main import main
+from tests.conftest import BTC_USDT_1M, ETH_BTC_5M
+
+
+def backtest(capsys, *args: str) -> tuple[int, str, str]:
+    """运行 tradeterm backtest ...，返回 (退出码, stdout, stderr)。"""
+    code = main(["backtest", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_single_strategy_run_prints_metrics_and_writes_json_trades_and_journal(tmp_path, capsys):
+    """MACross 在真实 BTC/USDT 上：打印指标表；JSON 含指标、交易与权益；交易 CSV 与 JSON 一致；日志库记一次运行。"""
+    out_json, out_csv, journal = tmp_path / "out.json", tmp_path / "trades.csv", tmp_path / "j.db"
+    code, out, err = backtest(capsys, "--strategy", "MACross", "--data", str(BTC_USDT_1M), "--symbol", "BTC/USDT",
+                              "--timeframe", "1m", "--param", "fast=10", "--param", "slow=30", "--cash", "10000",
+                              "--fee", "0.001", "--json", str(out_json), "--trades", str(out_csv),
+                              "--journal", str(journal), "--no-plot")
+    assert code == 0, err
+    assert "Sharpe ratio" in out and "Final equity" in out and "MACross(fast=10, slow=30)" in out
+    payload = json.loads(out_json.read_text())
+    for key in ("final_equity", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
+                "num_trades", "fees"):
+        assert key in payload["metrics"]
+    assert len(payload["equity"]) == 30_240
+    trade = payload["trades"][0]
+    for key in ("entry_time", "exit_time", "side", "entry_price", "exit_price", "amount", "pnl", "fees"):
+        assert key in trade
+    assert isinstance(trade["entry_time"], int) and trade["side"] == "long"
+    closed = [t for t in payload["trades"] if not t["open"]]
+    assert payload["metrics"]["num_trades"] == len(closed)
+    # 最终权益 = 初始资金 + 全部交易的净盈亏（含未平仓那笔的浮动盈亏）
+    assert payload["metrics"]["final_equity"] == pytest.approx(10_000 + sum(t["pnl"] for t in payload["trades"]))
+    with open(out_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(payload["trades"])
+    assert float(rows[0]["entry_price"]) == trade["entry_price"]
+    conn = sqlite3.connect(journal)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM trades").fetchone()[0] == len(payload["trades"])
+        assert conn.execute("SELECT final_equity FROM runs").fetchone()[0] == pytest.approx(
+            payload["metrics"]["final_equity"])
+    finally:
+        conn.close()
+    assert "recorded as run 1" in out
+
+
+def test_plot_draws_price_equity_and_drawdown_charts(tmp_path, capsys):
+    """不加 --no-plot：输出三张 plotext 图的标题（价格与买卖点、权益、回撤）。"""
+    code, out, err = backtest(capsys, "--strategy", "MACross", "--data", str(ETH_BTC_5M), "--symbol", "ETH/BTC",
+                              "--timeframe", "5m", "--journal", str(tmp_path / "j.db"))
+    assert code == 0, err
+    assert "close with buys" in out and "Equity (quote currency)" in out and "Drawdown (%)" in out
+
+
+def test_exchange_rules_apply_lot_step_to_amounts(tmp_path, capsys):
+    """--exchange binance：每笔数量都是 0.00001 BTC 的整数倍。"""
+    out_json = tmp_path / "out.json"
+    code, _, err = backtest(capsys, "--strategy", "MACross", "--data", str(BTC_USDT_1M), "--exchange", "binance",
+                            "--json", str(out_json), "--journal", str(tmp_path / "j.db"), "--no-plot")
+    assert code == 0, err
+    amounts = [t["amount"] for t in json.loads(out_json.read_text())["trades"]]
+    assert amounts and all(abs(a / 0.00001 - round(a / 0.00001)) < 1e-6 for a in amounts)
+
+
+def test_config_run_uses_csv_mapping_and_synthetic_data_on_one_account(tmp_path, capsys):
+    """--config：BTC/USDT 用给的 CSV，ETH/USDT 没给文件用合成行情；两个实例共享账户，等权仓位；日志库路径来自配置。"""
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "mode: backtest\naccount:\n  starting_cash: 5000\nfees:\n  maker: 0.0005\n  taker: 0.001\n"
+        "sizing:\n  method: equal_weight\njournal:\n  path: runs/journal.db\nstrategies:\n"
+        "  - {name: btc_cross, symbol: BTC/USDT, interval: 1m, class: MACross, params: {fast: 10, slow: 30}}\n"
+        "  - {name: eth_macd, symbol: ETHUSDT, interval: 1m, class: MACDStrategy}\n", encoding="utf-8")
+    out_json = tmp_path / "out.json"
+    code, out, err = backtest(capsys, "--config", str(config), "--data", f"BTC/USDT={BTC_USDT_1M}", "--bars", "2000",
+                              "--json", str(out_json), "--no-plot")
+    assert code == 0, err
+    assert "Portfolio" in out and "btc_cross" in out and "eth_macd" in out
+    payload = json.loads(out_json.read_text())
+    assert payload["metrics"]["starting_cash"] == 5000
+    assert set(payload["instances"]) == {"btc_cross", "eth_macd"}
+    assert {t["instance"] for t in payload["trades"]} == {"btc_cross", "eth_macd"}
+    assert (tmp_path / "runs" / "journal.db").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "MACros", "--data", str(BTC_USDT_1M)], "unknown strategy class 'MACros'"),
+    (["--strategy", "MACross", "--data", "missing.csv"], "missing.csv: file not found"),
+    (["--strategy", "MACross", "--data", str(BTC_USDT_1M), "--timeframe", "5m"], "pass --timeframe 1m"),
+    (["--strategy", "MACross", "--data", str(BTC_USDT_1M), "--param", "fast=50"], "fast=50 must be below slow=30"),
+    (["--strategy", "MACross", "--data", str(BTC_USDT_1M), "--exchange", "binance", "--symbol", "DOGE/USDT"],
+     "--markets FILE.json"),
+    (["--data", str(BTC_USDT_1M)], "either --strategy"),
+    (["--strategy", "MACross", "--data", str(BTC_USDT_1M), "--fee", "1"], "--fee 1.0"),
+])
+def test_user_mistakes_exit_2_with_a_message_and_no_traceback(tmp_path, capsys, args, message):
+    """用户错误：退出码 2，stderr 一行说明（含旗标/值/修正），没有 traceback，也不写日志库。"""
+    journal = tmp_path / "j.db"
+    code, _, err = backtest(capsys, *args, "--journal", str(journal), "--no-plot")
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert not journal.exists()
+
+
+def test_forcing_the_fast_path_on_a_multi_instance_config_is_a_user_error(tmp_path, capsys):
+    """--engine fast 只能跑单个向量化实例：配置里有两个实例时报用户错误（退出码 2），提示改用 auto/event。"""
+    config = tmp_path / "config.yml"
+    config.write_text("strategies:\n  - {name: a, symbol: BTC/USDT, class: MACross}\n"
+                      "  - {name: b, symbol: BTC/USDT, class: MeanReversion}\n", encoding="utf-8")
+    code, _, err = backtest(capsys, "--config", str(config), "--engine", "fast", "--bars", "500", "--no-plot",
+                            "--journal", str(tmp_path / "j.db"))
+    assert code == 2 and "--engine auto or --engine event" in err

@@ -1,0 +1,333 @@
+"""`tradeterm backtest`：在 CSV（或合成）K 线上回测一个策略，或回测 config.yml 里配置的全部实例（共享一个账户）。
+
+两种用法：
+- 单策略：`tradeterm backtest --strategy MACross --data FILE.csv --symbol BTC/USDT --timeframe 1m [--param k=v ...]`；
+  没有交易所规则（除非给了 --exchange 或 --markets），默认全仓（含手续费）。
+- 配置：`tradeterm backtest --config config.yml [--data BTC/USDT=FILE.csv ...]`；费率、滑点、仓位、交易所与日志库
+  都取自配置；没有给 CSV 的交易对用带种子的合成行情（--bars 根，种子由交易对名决定，可复现）。
+打印指标表（组合与每个实例），除非 --no-plot 还画价格/权益/回撤图；每次运行都写进 SQLite 日志库。
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pandas as pd
+
+from tradeterm.backtest.broker import FeeSchedule
+from tradeterm.backtest.engine import PATHS, BacktestSettings, InstanceSpec, fast_path_possible, run_backtest
+from tradeterm.backtest.markets import resolve_rules
+from tradeterm.backtest.results import BacktestResult
+from tradeterm.backtest.sizing import ALL_IN, sizer_from_config
+from tradeterm.config import load_config, normalize_symbol, timeframe_ms
+from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS
+from tradeterm.data.csv import load_ohlcv_csv
+from tradeterm.data.synthetic import synthetic_ohlcv
+from tradeterm.errors import DataError, UserError
+from tradeterm.journal.runs import json_safe, record_backtest
+from tradeterm.models import MarketType
+from tradeterm.report.charts import render_charts
+from tradeterm.report.metrics import result_metrics
+from tradeterm.report.tables import metrics_table
+from tradeterm.strategy.loader import build_strategy, load_strategy_class
+from tradeterm.strategy.params import parse_param_text
+
+# CSV 回测的默认日志库路径（当前目录）
+DEFAULT_JOURNAL = Path("tradeterm.db")
+# 配置回测里没有 CSV 的交易对使用的合成 K 线根数
+DEFAULT_SYNTHETIC_BARS = 5_000
+# 进度条宽度，字符数
+PROGRESS_WIDTH = 30
+
+
+class UsageError(UserError):
+    """命令行参数组合不对（如既没有 --strategy 也没有 --config）。"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """注册 backtest 子命令及其参数。"""
+    parser = subparsers.add_parser(
+        "backtest", help="backtest a strategy on CSV candles, or the strategies in config.yml",
+        description="Backtest one strategy on a CSV of candles (--strategy/--data), or every strategy instance in "
+                    "config.yml on one shared account (--config). Signals at a bar's close fill at the next bar's "
+                    "open; see the README for the full fill model.")
+    parser.add_argument("--strategy", metavar="NAME", help="strategy class, e.g. MACross (single-strategy mode)")
+    parser.add_argument("--config", metavar="FILE", type=Path, help="backtest the strategies in this config.yml")
+    parser.add_argument("--data", metavar="FILE.csv|SYMBOL=FILE.csv", action="append", default=[],
+                        help="candles CSV (timestamp,open,high,low,close,volume). With --config: SYMBOL=FILE.csv, "
+                             "repeatable; symbols without a file get seeded synthetic candles")
+    parser.add_argument("--symbol", default="BTC/USDT", help="symbol of the CSV (default BTC/USDT)")
+    parser.add_argument("--timeframe", default="1m", help="timeframe of the CSV (default 1m)")
+    parser.add_argument("--param", metavar="KEY=VALUE", action="append", default=[],
+                        help="strategy parameter, repeatable (e.g. --param fast=10)")
+    parser.add_argument("--cash", type=float, default=None, help="starting cash in quote currency (default 10000)")
+    parser.add_argument("--fee", type=float, default=None,
+                        help="fee rate as a fraction for maker and taker (default 0.001 = 0.1%%)")
+    parser.add_argument("--slippage-bps", type=float, default=None,
+                        help="market-order slippage in basis points against the trader (default 0)")
+    parser.add_argument("--market-type", choices=[m.value for m in MarketType], default=None,
+                        help="spot (long only, default) or futures (long and short)")
+    parser.add_argument("--exchange", metavar="ID", help="apply this exchange's lot rules (built in: binance "
+                                                         "BTC/USDT, ETH/USDT; others need --markets)")
+    parser.add_argument("--markets", metavar="FILE.json", type=Path,
+                        help="JSON of ccxt markets (symbol -> market) for tick/step/min-notional rules")
+    parser.add_argument("--trailing-stop", type=float, default=0.0, metavar="FRACTION",
+                        help="trailing stop distance as a fraction of the best price (e.g. 0.02 = 2%%); 0 = off")
+    parser.add_argument("--bars", type=int, default=DEFAULT_SYNTHETIC_BARS,
+                        help=f"synthetic candles per symbol when --config has no CSV for it "
+                             f"(default {DEFAULT_SYNTHETIC_BARS})")
+    parser.add_argument("--engine", choices=PATHS, default="auto",
+                        help="simulation path: auto (fast numba pass when possible), fast or event")
+    parser.add_argument("--json", metavar="OUT.json", type=Path, help="write metrics, trades and equity as JSON")
+    parser.add_argument("--trades", metavar="OUT.csv", type=Path, help="write the trades as CSV")
+    parser.add_argument("--journal", metavar="PATH", type=Path,
+                        help="SQLite journal to record the run in (default: config's journal.path, or "
+                             "./tradeterm.db)")
+    parser.add_argument("--no-plot", action="store_true", help="do not draw charts in the terminal")
+    parser.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """子命令入口：准备实例、运行、打印、导出、写日志库。"""
+    started = int(time.time() * 1000)
+    if bool(args.strategy) == bool(args.config):
+        raise UsageError("backtest: pass either --strategy NAME --data FILE.csv, or --config config.yml "
+                         "(not both, not neither)")
+    specs, settings, journal, described = (_from_config(args) if args.config else _from_flags(args))
+    if settings.path == "fast" and not fast_path_possible(specs, settings):
+        raise UsageError("--engine fast: the fast path runs one vectorized strategy with built-in sizing; "
+                         "use --engine auto or --engine event for this run")
+    result = run_backtest(specs, settings)
+    metrics = result_metrics(result)
+    print(_summary(result, metrics))
+    if not args.no_plot:
+        print(render_charts(result))
+    if args.json:
+        write_json(args.json, result, metrics)
+    if args.trades:
+        write_trades_csv(args.trades, result)
+    run_id = record_backtest(journal, result, metrics, described, started_ts=started)
+    print(f"recorded as run {run_id} in journal {journal}")
+    return 0
+
+
+# ---- 单策略模式 ---------------------------------------------------------------------------
+
+
+def _from_flags(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestSettings, Path, dict]:
+    """由命令行参数准备单个实例（裸 CSV：除非 --exchange/--markets，没有交易所规则）。"""
+    if len(args.data) != 1 or "=" in args.data[0] and not Path(args.data[0]).exists():
+        raise UsageError(f"--data: single-strategy mode needs exactly one CSV path, got {args.data or 'none'}; "
+                         f"e.g. --data candles.csv")
+    symbol = _symbol(args.symbol, "--symbol")
+    timeframe = _timeframe(args.timeframe)
+    params = dict(parse_param_text(text) for text in args.param)
+    market_type = MarketType(args.market_type or MarketType.SPOT.value)
+    strategy = build_strategy(load_strategy_class(args.strategy), params, symbol=symbol, timeframe=timeframe,
+                              market_type=market_type)
+    data = _load_csv(Path(args.data[0]), timeframe)
+    rules = resolve_rules(symbol, args.exchange, args.markets)
+    fee = 0.001 if args.fee is None else args.fee
+    _check_rate("--fee", fee)
+    settings = BacktestSettings(cash=_cash(args.cash, 10_000.0),
+                                fees=FeeSchedule(fee, fee, _slippage(args.slippage_bps, 0.0)),
+                                path=args.engine, progress=_progress_bar())
+    spec = InstanceSpec(strategy, data, rules=rules, sizer=ALL_IN, trailing_stop=_trail(args.trailing_stop))
+    described = _describe(settings, [spec], {symbol: str(args.data[0])}, args.exchange, args.markets)
+    return [spec], settings, args.journal or DEFAULT_JOURNAL, described
+
+
+# ---- 配置模式 ---------------------------------------------------------------------------
+
+
+def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestSettings, Path, dict]:
+    """由 config.yml 准备全部启用的实例：一个共享账户；费率、仓位、交易所规则来自配置。"""
+    if args.param:
+        raise UsageError("--param: with --config, set parameters under strategies[].params in the config file")
+    config = load_config(args.config)
+    instances = [i for i in config.strategies if i.enabled]
+    if not instances:
+        raise UsageError(f"{args.config}: no enabled strategies; add one under 'strategies:'")
+    files = _data_mapping(args.data)
+    market_type = MarketType(args.market_type) if args.market_type else config.exchange.market_type
+    exchange = args.exchange or config.exchange.id
+    sources: dict[str, str] = {}
+    frames: dict[tuple[str, str], pd.DataFrame] = {}
+    for instance in instances:
+        key = (instance.symbol, instance.interval)
+        if instance.symbol in files and key not in frames:
+            frames[key] = _load_csv(files[instance.symbol], instance.interval)
+            sources[instance.symbol] = str(files[instance.symbol])
+    # 合成行情与给出的 CSV 从同一时刻开始，组合的时间轴才重叠（没有 CSV 时用合成器的默认起点）
+    starts = [int(frame["timestamp"].iloc[0]) for frame in frames.values()]
+    origin = {"start_ts": min(starts)} if starts else {}
+    specs = []
+    for instance in instances:
+        key = (instance.symbol, instance.interval)
+        if key not in frames:
+            frames[key] = synthetic_ohlcv(args.bars, seed=zlib.crc32(instance.symbol.encode()),
+                                          timeframe=instance.interval, **origin)
+            sources.setdefault(instance.symbol, f"synthetic({args.bars} bars, seed from symbol)")
+        cls = load_strategy_class(instance.class_name, config.plugin_dirs())
+        strategy = build_strategy(cls, instance.params, name=instance.name, symbol=instance.symbol,
+                                  timeframe=instance.interval, market_type=market_type)
+        sizer = sizer_from_config(instance.sizing or config.sizing, len(instances), str(args.config))
+        specs.append(InstanceSpec(strategy, frames[key], rules=resolve_rules(instance.symbol, exchange, args.markets),
+                                  sizer=sizer, trailing_stop=_trail(args.trailing_stop)))
+    fees = config.fees
+    slippage = _slippage(args.slippage_bps, fees.slippage_bps)
+    maker, taker = (fees.maker, fees.taker) if args.fee is None else (args.fee, args.fee)
+    _check_rate("--fee", taker)
+    settings = BacktestSettings(cash=_cash(args.cash, config.account.starting_cash),
+                                fees=FeeSchedule(maker, taker, slippage), path=args.engine, progress=_progress_bar())
+    described = _describe(settings, specs, sources, exchange, args.markets)
+    if config.risk.model_dump(exclude_none=True):
+        # 风控挂钩（BacktestSettings.risk_check）已就位，但 RiskManager 接入回测属于引擎的后续工作；如实告知用户
+        print(f"note: the 'risk:' limits in {args.config} are not applied by the backtester yet", file=sys.stderr)
+    return specs, settings, args.journal or config.journal_path(), described
+
+
+def _data_mapping(items: list[str]) -> dict[str, Path]:
+    """解析配置模式的 --data SYMBOL=FILE.csv 列表。"""
+    out: dict[str, Path] = {}
+    for item in items:
+        symbol, sep, path = item.partition("=")
+        if not sep or not path:
+            raise UsageError(f"--data {item!r}: with --config, map a symbol to a file, e.g. --data BTC/USDT=btc.csv")
+        out[_symbol(symbol, "--data")] = Path(path)
+    return out
+
+
+# ---- 参数检查 ---------------------------------------------------------------------------
+
+
+def _symbol(text: str, flag: str) -> str:
+    """规范交易对写法；无法识别时报用户错误。"""
+    symbol = normalize_symbol(text)
+    if symbol is None:
+        raise UsageError(f"{flag} {text!r}: not a symbol; use a form like {SYMBOL_FORMS}")
+    return symbol
+
+
+def _timeframe(text: str) -> str:
+    """检查周期取值。"""
+    if text not in TIMEFRAME_MS:
+        raise UsageError(f"--timeframe {text!r}: unknown timeframe; allowed: {', '.join(TIMEFRAME_MS)}")
+    return text
+
+
+def _cash(value: float | None, default: float) -> float:
+    """初始资金须为正。"""
+    cash = default if value is None else value
+    if not cash > 0:
+        raise UsageError(f"--cash {cash}: starting cash must be above 0 (quote currency), e.g. --cash 10000")
+    return float(cash)
+
+
+def _check_rate(flag: str, rate: float) -> None:
+    """费率须在 [0, 0.1) 内（小数，不是百分数）。"""
+    if not 0 <= rate < 0.1:
+        raise UsageError(f"{flag} {rate}: fee rate is a fraction in [0, 0.1), e.g. 0.001 for 0.1%")
+
+
+def _slippage(value: float | None, default: float) -> float:
+    """滑点（基点）须在 [0, 1000] 内。"""
+    bps = default if value is None else value
+    if not 0 <= bps <= 1000:
+        raise UsageError(f"--slippage-bps {bps}: slippage is in basis points within [0, 1000], e.g. 5")
+    return float(bps)
+
+
+def _trail(value: float) -> float:
+    """移动止损比例须在 [0, 1) 内。"""
+    if not 0 <= value < 1:
+        raise UsageError(f"--trailing-stop {value}: a fraction in [0, 1), e.g. 0.02 for 2%; 0 turns it off")
+    return float(value)
+
+
+def _load_csv(path: Path, timeframe: str) -> pd.DataFrame:
+    """读 CSV 并检查它的 K 线间隔与声明的周期一致（最常见的间隔）。"""
+    data = load_ohlcv_csv(path)
+    if len(data) < 2:
+        raise DataError(f"{path}: needs at least 2 candles, found {len(data)}")
+    step = int(pd.Series(data["timestamp"].diff().dropna()).mode().iloc[0])
+    if step != timeframe_ms(timeframe):
+        actual = next((k for k, v in TIMEFRAME_MS.items() if v == step), f"{step} ms")
+        raise DataError(f"{path}: candles are {actual} apart but the timeframe is {timeframe}; "
+                        f"pass --timeframe {actual} (or the instance's interval in config.yml)")
+    return data
+
+
+def _describe(settings: BacktestSettings, specs: list[InstanceSpec], sources: dict[str, str],
+              exchange: str | None, markets: Path | None) -> dict:
+    """写进日志库 runs.settings 的运行设置。"""
+    return {
+        "cash": settings.cash, "maker_fee": settings.fees.maker, "taker_fee": settings.fees.taker,
+        "slippage_bps": settings.fees.slippage_bps, "data": sources, "exchange": exchange,
+        "markets": str(markets) if markets else None, "engine": settings.path,
+        "instances": [{"name": s.strategy.name, "strategy": s.strategy.describe(), "symbol": s.strategy.symbol,
+                       "timeframe": s.strategy.timeframe, "market_type": s.strategy.market_type.value,
+                       "rules": {"price_tick": s.rules.price_tick, "amount_step": s.rules.amount_step,
+                                 "min_amount": s.rules.min_amount, "min_notional": s.rules.min_notional},
+                       "trailing_stop": s.trailing_stop} for s in specs],
+    }
+
+
+def _progress_bar():
+    """stderr 是终端时返回一个画进度条的回调，否则 None（测试与管道里不输出）。"""
+    if not sys.stderr.isatty():
+        return None
+
+    def draw(done: int, total: int) -> None:
+        """在 stderr 同一行重画进度条；完成时换行。"""
+        filled = int(PROGRESS_WIDTH * done / max(total, 1))
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (PROGRESS_WIDTH - filled)}] {done:,}/{total:,} bars")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return draw
+
+
+# ---- 输出 -------------------------------------------------------------------------------
+
+
+def _summary(result: BacktestResult, metrics: dict) -> str:
+    """指标表与一行说明（路径、K 线数、被拒绝的下单数）。"""
+    columns = {"Portfolio": metrics["portfolio"]} if len(result.instances) > 1 else {}
+    columns.update({r.name: metrics["instances"][r.name] for r in result.instances})
+    lines = []
+    for r in result.instances:
+        first, last = pd.to_datetime([int(r.timestamps[0]), int(r.timestamps[-1])], unit="ms", utc=True)
+        lines.append(f"{r.name}: {r.strategy} on {r.symbol} {r.timeframe}, {len(r.timestamps):,} bars "
+                     f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC, {r.path} path, "
+                     f"{len(r.rejections)} rejected order(s)")
+    return "\n".join([*lines, "", metrics_table(columns), ""])
+
+
+def write_json(path: Path, result: BacktestResult, metrics: dict) -> None:
+    """写 JSON：{"metrics": 组合指标, "instances": 各实例指标, "trades": [...], "equity": [{ts, equity}]}。"""
+    payload = {
+        "metrics": metrics["portfolio"],
+        "instances": metrics["instances"],
+        "trades": [t.to_dict() for t in result.trades],
+        "equity": [{"ts": ts, "equity": eq} for ts, eq in zip(result.timestamps.tolist(), result.equity.tolist())],
+    }
+    Path(path).write_text(json.dumps(json_safe(payload)), encoding="utf-8")
+
+
+def write_trades_csv(path: Path, result: BacktestResult) -> None:
+    """写交易 CSV，列同 JSON 的 trades（时间为 UTC 毫秒）。"""
+    rows = [t.to_dict() for t in result.trades]
+    columns = ["instance", "symbol", "side", "entry_time", "exit_time", "entry_price", "exit_price", "amount",
+               "pnl", "fees", "exit_reason", "open"]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)

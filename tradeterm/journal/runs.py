@@ -1,0 +1,63 @@
+"""把一次回测写进日志库：runs、run_instances、trades、equity 各一批插入，在一个事务里完成。"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from tradeterm.backtest.results import EXIT_REASONS, BacktestResult
+from tradeterm.journal.schema import connect
+
+
+def json_safe(value: Any) -> Any:
+    """把 NaN/无穷大转成 None（JSON 不支持），递归处理字典与列表。"""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def record_backtest(path: str | Path, result: BacktestResult, metrics: dict, settings: dict[str, Any],
+                    started_ts: int | None = None) -> int:
+    """记录一次回测，返回 runs.id。metrics 为 report.metrics.result_metrics 的结果；settings 写入 runs.settings。"""
+    started = started_ts if started_ts is not None else int(time.time() * 1000)
+    conn = connect(path)
+    try:
+        with conn:
+            cursor = conn.execute(
+                "INSERT INTO runs (kind, started_ts, finished_ts, first_bar_ts, last_bar_ts, timeframe, starting_cash,"
+                " final_equity, settings, metrics) VALUES ('backtest', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (started, int(time.time() * 1000),
+                 int(result.timestamps[0]) if len(result.timestamps) else None,
+                 int(result.timestamps[-1]) if len(result.timestamps) else None,
+                 result.timeframe, result.starting_cash,
+                 float(result.equity[-1]) if len(result.equity) else result.starting_cash,
+                 json.dumps(json_safe(settings)), json.dumps(json_safe(metrics["portfolio"]))))
+            run_id = int(cursor.lastrowid)
+            conn.executemany(
+                "INSERT INTO run_instances VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, r.name, r.strategy, r.symbol, r.timeframe, r.budget, r.path,
+                  json.dumps(json_safe(metrics["instances"].get(r.name, {})))) for r in result.instances])
+            conn.executemany(
+                "INSERT INTO trades (run_id, instance, symbol, side, entry_ts, exit_ts, entry_price, exit_price, "
+                "amount, pnl, fees, exit_reason, is_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, t.instance, t.symbol, t.side_name, t.entry_ts, t.exit_ts, t.entry_price, t.exit_price,
+                  t.amount, t.pnl, t.fees, EXIT_REASONS[t.exit_reason], int(t.is_open)) for t in result.trades])
+            conn.executemany("INSERT INTO equity VALUES (?, '', ?, ?)",
+                             zip([run_id] * len(result.timestamps), result.timestamps.tolist(),
+                                 result.equity.tolist()))
+            if len(result.instances) > 1:
+                # 多实例时另存每个实例自己的曲线；单实例时它与组合曲线相同，不重复存
+                for r in result.instances:
+                    conn.executemany("INSERT INTO equity VALUES (?, ?, ?, ?)",
+                                     zip([run_id] * len(r.timestamps), [r.name] * len(r.timestamps),
+                                         r.timestamps.tolist(), r.equity.tolist()))
+        return run_id
+    finally:
+        conn.close()

@@ -1,0 +1,111 @@
+"""日志库的表结构与迁移。
+
+版本记录在 `schema_version` 表（每应用一个迁移写一行）；`MIGRATIONS` 是按版本号排列的迁移列表，
+只追加、不修改已发布的迁移。打开库时（`connect`）自动应用尚未应用的迁移，每个迁移在一个事务里完成。
+库以 WAL 模式打开，读者（TUI、报表）与写者（引擎）互不阻塞。
+
+第 1 版的表（时间均为 UTC 毫秒，金额为计价货币，数量为基础货币）：
+- runs：一次运行（回测/模拟/实盘）：类型、开始/结束时间、初始资金、期末权益、周期、设置与组合指标（JSON）；
+- run_instances：运行里的每个策略实例：名称、策略描述、交易对、周期、分到的资金、实例指标（JSON）；
+- trades：每笔交易（开仓到平仓；未平仓的 is_open=1，按标记价估值）；
+- equity：权益采样（每根 K 线收盘）；instance 为空串表示组合（账户）权益。
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+# 迁移列表：(版本号, 说明, SQL 脚本)；只追加
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "runs, run_instances, trades, equity", """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,              -- backtest / paper / live
+            started_ts INTEGER NOT NULL,     -- 运行开始，UTC 毫秒（墙钟）
+            finished_ts INTEGER,             -- 运行结束，UTC 毫秒（墙钟）
+            first_bar_ts INTEGER,            -- 第一根 K 线开盘时间，UTC 毫秒
+            last_bar_ts INTEGER,             -- 最后一根 K 线开盘时间，UTC 毫秒
+            timeframe TEXT,                  -- K 线周期
+            starting_cash REAL NOT NULL,     -- 初始资金，计价货币
+            final_equity REAL,               -- 期末权益，计价货币
+            settings TEXT NOT NULL,          -- 运行设置（JSON）：费率、滑点、数据来源等
+            metrics TEXT                     -- 组合指标（JSON）
+        );
+        CREATE TABLE run_instances (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,              -- 策略实例名
+            strategy TEXT NOT NULL,          -- 策略描述，如 MACross(fast=10, slow=30)
+            symbol TEXT NOT NULL,            -- 交易对
+            timeframe TEXT NOT NULL,         -- K 线周期
+            budget REAL NOT NULL,            -- 分到的资金，计价货币
+            path TEXT NOT NULL,              -- 回测路径：fast 或 event
+            metrics TEXT,                    -- 实例指标（JSON）
+            PRIMARY KEY (run_id, name)
+        );
+        CREATE TABLE trades (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            instance TEXT NOT NULL,          -- 策略实例名
+            symbol TEXT NOT NULL,            -- 交易对
+            side TEXT NOT NULL,              -- long / short
+            entry_ts INTEGER NOT NULL,       -- 开仓成交时间，UTC 毫秒
+            exit_ts INTEGER,                 -- 平仓成交时间，UTC 毫秒；未平仓为 NULL
+            entry_price REAL NOT NULL,       -- 开仓价，计价货币
+            exit_price REAL NOT NULL,        -- 平仓价（未平仓为标记价），计价货币
+            amount REAL NOT NULL,            -- 数量，基础货币
+            pnl REAL NOT NULL,               -- 净盈亏（扣手续费），计价货币
+            fees REAL NOT NULL,              -- 手续费合计，计价货币
+            exit_reason TEXT NOT NULL,       -- signal / stop_loss / take_profit / trailing_stop / open
+            is_open INTEGER NOT NULL         -- 1 表示回测结束时仍持有
+        );
+        CREATE INDEX trades_run ON trades(run_id, instance, entry_ts);
+        CREATE TABLE equity (
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            instance TEXT NOT NULL,          -- 策略实例名；空串为组合（账户）权益
+            ts INTEGER NOT NULL,             -- K 线开盘时间，UTC 毫秒（值为该 K 线收盘时的权益）
+            equity REAL NOT NULL,            -- 权益，计价货币
+            PRIMARY KEY (run_id, instance, ts)
+        ) WITHOUT ROWID;
+    """),
+]
+# 代码所知的最新表结构版本
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """库里已应用的最高版本；新库为 0。"""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                 "description TEXT NOT NULL, applied_ts INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """应用尚未应用的迁移（每个一个事务），返回迁移后的版本。库比代码新时报错（避免旧代码写坏新库）。"""
+    version = current_version(conn)
+    conn.commit()
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"journal schema version {version} is newer than this tradeterm ({SCHEMA_VERSION}); "
+                           f"upgrade tradeterm")
+    for number, description, script in MIGRATIONS:
+        if number <= version:
+            continue
+        # executescript 会先提交，所以把整段脚本包在显式事务里，迁移要么全做要么全不做
+        conn.executescript(f"BEGIN;\n{script}\nINSERT INTO schema_version VALUES ({number}, "
+                           f"'{description}', {int(time.time() * 1000)});\nCOMMIT;")
+        version = number
+    return version
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """打开（必要时创建）日志库：WAL 模式、外键约束、应用迁移。"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    migrate(conn)
+    return conn
