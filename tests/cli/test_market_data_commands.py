@@ -1,0 +1,77 @@
+"""命令行：`tradeterm sandbox` 作为独立进程运行，`tradeterm fetch` 从它取数据进缓存，`tradeterm data` 列出/导入/导出。"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tradeterm.cli.main import main
+from tests.conftest import BTC_USDT_1M
+
+# 1 分钟，毫秒
+MINUTE = 60_000
+
+
+@pytest.fixture(scope="module")
+def sandbox_process():
+    """以子进程运行 `tradeterm sandbox --port 0`，返回（REST 地址, 启动时打印的文本）；结束时终止该进程。"""
+    process = subprocess.Popen([sys.executable, "-m", "tradeterm.cli.main", "sandbox", "--port", "0", "--speed", "60",
+                                "--history", "2000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(4)]
+        url = lines[0].split(" listening on ")[1].split()[0]
+        yield url, "".join(lines)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_sandbox_command_prints_url_and_demo_credentials(sandbox_process):
+    """独立运行的沙盒打印监听地址与它接受的演示凭证。"""
+    url, banner = sandbox_process
+    assert url.startswith("http://127.0.0.1:")
+    assert "api key = sandbox-demo-key" in banner and "secret = sandbox-demo-secret" in banner
+
+
+def test_fetch_fills_the_cache_and_data_lists_it(sandbox_process, tmp_path, capsys):
+    """fetch 取 1,000 根进缓存（进度条到 100%），再取一次不重复下载；data 列出交易对、根数与缺口。"""
+    url, _ = sandbox_process
+    since = str(int(time.time() * 1000) // MINUTE * MINUTE - 1_500 * MINUTE)
+    until = str(int(since) + 1_000 * MINUTE)
+    args = ["fetch", "BTCUSDT", "1m", "--since", since, "--until", until, "--sandbox-url", url,
+            "--cache-dir", str(tmp_path)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "BTC/USDT 1m: 1,000 bars" in out and "0 gap(s)" in out
+    assert "100%" in err and "1,000/1,000 bars" in err
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "1,000 bars" in out and "bars" not in err  # 第二次全部来自缓存，没有进度条
+    assert main(["data", "--cache-dir", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out
+    row = next(line for line in listing.splitlines() if line.startswith("sandbox"))
+    assert row.split()[:3] == ["sandbox", "BTC/USDT", "1m"] and "1,000" in row
+
+
+def test_data_import_and_export_csv(tmp_path, capsys):
+    """data import 把真实 CSV 并入缓存，data export 写出同样的行数。"""
+    cache = str(tmp_path / "cache")
+    assert main(["data", "--cache-dir", cache, "import", str(BTC_USDT_1M), "BTC/USDT", "1m"]) == 0
+    assert "30,240 bars" in capsys.readouterr().out
+    out_file = tmp_path / "out.csv"
+    assert main(["data", "--cache-dir", cache, "export", "BTC/USDT", "1m", str(out_file)]) == 0
+    assert "wrote 30,240 bars" in capsys.readouterr().out
+    assert len(out_file.read_text().splitlines()) == 30_241
+
+
+def test_bad_arguments_are_user_errors_naming_the_flag(tmp_path, capsys):
+    """写错日期或周期：退出码 2，消息写明参数与正确写法，不打印 traceback。"""
+    assert main(["fetch", "BTC/USDT", "1m", "--since", "yesterday-ish", "--cache-dir", str(tmp_path)]) == 2
+    assert "--since 'yesterday-ish': not a date" in capsys.readouterr().err
+    assert main(["fetch", "BTC/USDT", "7m", "--since", "2023-03-01", "--cache-dir", str(tmp_path)]) == 2
+    assert "timeframe '7m' is not supported" in capsys.readouterr().err
+    assert main(["sandbox", "--speed", "-1"]) == 2
+    assert "--speed -1.0: must be > 0" in capsys.readouterr().err

@@ -1,0 +1,87 @@
+"""`tradeterm sandbox`：以独立进程运行本地沙盒交易所（Binance 现货协议，供 ccxt 连接），Ctrl-C 停止。"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from tradeterm.errors import UserError
+from tradeterm.sandbox.defaults import (DEFAULT_API_KEY, DEFAULT_HISTORY_BARS, DEFAULT_HOST, DEFAULT_PORT,
+                                        DEFAULT_SECRET, DEFAULT_SYMBOLS)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """注册 sandbox 子命令。"""
+    parser = subparsers.add_parser(
+        "sandbox", help="run the local Binance-compatible sandbox exchange",
+        description="Serve Binance spot REST (/api/v3/...) and websocket (/ws, /stream, /ws-api/v3) paths, and "
+                    "USD-M perpetual futures (/fapi/..., /market/ws, /public/ws, /private/ws), on a local port, "
+                    "replaying candles from CSV files or a seeded synthetic market. Point a stock ccxt binance "
+                    "client at it (see tradeterm.exchange.make_client).")
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 = any free)")
+    parser.add_argument("--data", nargs="+", metavar="[SYMBOL=]FILE.csv",
+                        help="candle CSV file(s) to replay, one per symbol; the symbol is read from the file name "
+                             "(binanceus_BTCUSDT_1m_2023-03.csv -> BTC/USDT) unless given as SYMBOL=FILE "
+                             "(default: seeded synthetic market)")
+    parser.add_argument("--symbols", nargs="+", default=list(DEFAULT_SYMBOLS),
+                        help=f"symbols of the synthetic market (default: {' '.join(DEFAULT_SYMBOLS)})")
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the synthetic market (default: 7)")
+    parser.add_argument("--speed", type=float, default=1.0,
+                        help="replay speed: 60 plays one 1m bar per second (default: 1 = real time)")
+    parser.add_argument("--history", type=int, default=DEFAULT_HISTORY_BARS,
+                        help=f"bars of history available at start (default: {DEFAULT_HISTORY_BARS})")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"API key accepted (default: {DEFAULT_API_KEY})")
+    parser.add_argument("--secret", default=DEFAULT_SECRET, help=f"API secret accepted (default: {DEFAULT_SECRET})")
+    parser.add_argument("--maker-fee", type=float, default=0.001, help="maker fee rate (default: 0.001 = 0.1%%)")
+    parser.add_argument("--taker-fee", type=float, default=0.001, help="taker fee rate (default: 0.001 = 0.1%%)")
+    parser.add_argument("--slippage-bps", type=float, default=1.0,
+                        help="slippage of market fills in basis points (default: 1)")
+    parser.add_argument("--volume-share", type=float, default=0.25,
+                        help="max share of a bar's volume a resting limit order can fill (default: 0.25)")
+    parser.set_defaults(handler=run_sandbox)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """检查取值范围；不合法时抛 UserError（写明参数、值与修正方法）。"""
+    if args.speed <= 0:
+        raise UserError(f"--speed {args.speed}: must be > 0, e.g. --speed 60 for one 1m bar per second")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port}: must be between 0 and 65535")
+    if args.history < 10:
+        raise UserError(f"--history {args.history}: must be at least 10 bars")
+    if not 0 < args.volume_share <= 1:
+        raise UserError(f"--volume-share {args.volume_share}: must be in (0, 1], e.g. 0.25")
+    for flag, value in (("--maker-fee", args.maker_fee), ("--taker-fee", args.taker_fee)):
+        if not 0 <= value < 0.1:
+            raise UserError(f"{flag} {value}: must be a fraction in [0, 0.1), e.g. 0.001 for 0.1%")
+
+
+def run_sandbox(args: argparse.Namespace) -> int:
+    """启动沙盒并一直运行，直到 Ctrl-C。"""
+    from tradeterm.sandbox.matching import TradingConfig
+    from tradeterm.sandbox.server import SandboxExchange
+
+    check_args(args)
+    trading = TradingConfig(args.maker_fee, args.taker_fee, args.slippage_bps, args.volume_share)
+    sandbox = SandboxExchange(host=args.host, port=args.port, data=args.data, symbols=tuple(args.symbols),
+                              speed=args.speed, seed=args.seed, history_bars=args.history, api_key=args.api_key,
+                              secret=args.secret, trading=trading)
+    asyncio.run(_serve(sandbox))
+    return 0
+
+
+async def _serve(sandbox) -> None:
+    """启动、打印连接信息与演示凭证，然后挂起直到被取消。"""
+    await sandbox.start()
+    print(f"tradeterm sandbox exchange listening on {sandbox.url}  (websocket ws://{sandbox.host}:{sandbox.port})")
+    print(f"symbols: {', '.join(sandbox.symbols)}   speed: x{sandbox.clock.speed:g}   "
+          f"each account starts with 10,000 USDT")
+    print(f"accepted credentials (sandbox demo only): api key = {sandbox.api_key}   secret = {sandbox.secret}")
+    print("spot: /api/v3/..., streams /ws and /stream, user data /ws-api/v3   "
+          "USD-M perpetuals: /fapi/v1|v2|v3/..., streams /market/ws and /public/ws, user data /private/ws   "
+          "(Ctrl-C to stop)", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await sandbox.stop()

@@ -1,0 +1,71 @@
+"""创建原版（未修改的）ccxt binance 客户端，并可把它的全部 URL 指向另一个地址（本地沙盒）。
+
+做法：递归遍历 `exchange.urls['api']`，把每个 URL 字符串的协议与主机替换为给定的 http/ws 基地址，
+路径保持不变（`/api/v3`、`/ws`、`/ws-api/v3` ...），所以沙盒必须在 Binance 自己的路径上提供服务。
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
+
+# 只加载现货市场、不拉取币种信息（否则 load_markets 会访问 sapi 与合约接口）
+SPOT_ONLY_OPTIONS = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}
+
+
+def _rebase(url: str, http_base: str, ws_base: str) -> str:
+    """把一个 URL 的协议与主机换成沙盒的：http(s) -> http_base，ws(s) -> ws_base，保留路径与查询串。"""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        return url
+    base = ws_base if parts.scheme in ("ws", "wss") else http_base
+    rest = url[len(f"{parts.scheme}://{parts.netloc}"):]
+    return base.rstrip("/") + rest
+
+
+def point_urls_at(value: Any, http_base: str, ws_base: str) -> Any:
+    """递归替换嵌套字典/列表里每个 URL 字符串的协议与主机，返回新结构（不修改原对象）。"""
+    if isinstance(value, dict):
+        return {key: point_urls_at(item, http_base, ws_base) for key, item in value.items()}
+    if isinstance(value, list):
+        return [point_urls_at(item, http_base, ws_base) for item in value]
+    if isinstance(value, str):
+        return _rebase(value, http_base, ws_base)
+    return value
+
+
+def make_client(
+    base_url: str | None = None,
+    *,
+    api_key: str | None = None,
+    secret: str | None = None,
+    pro: bool = False,
+    options: dict[str, Any] | None = None,
+    timeout_ms: int = 10_000,
+    market_types: tuple[str, ...] = ("spot",),
+) -> Any:
+    """创建 ccxt 的 binance 客户端（异步版，pro=True 时为带 websocket 的 ccxt.pro 版）。
+
+    base_url 形如 http://127.0.0.1:8765：给出时把全部 REST/websocket URL 指向它（websocket 用 ws://）；
+    为 None 时连接真实的 Binance。api_key/secret 可省略（只用公开接口时）。timeout_ms 为单次请求超时（毫秒）。
+    market_types 为 load_markets 加载的市场类型：("spot",) 只有现货；("spot", "linear") 再加 USD-M 永续合约。
+    """
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": timeout_ms,
+        "options": {**SPOT_ONLY_OPTIONS, "fetchMarkets": {"types": list(market_types)}, **(options or {})},
+    }
+    if api_key:
+        config["apiKey"] = api_key
+    if secret:
+        config["secret"] = secret
+    exchange = (ccxt_pro if pro else ccxt_async).binance(config)
+    if base_url:
+        http_base = base_url.rstrip("/")
+        parts = urlsplit(http_base)
+        ws_base = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
+        exchange.urls["api"] = point_urls_at(exchange.urls["api"], http_base, ws_base)
+    return exchange

@@ -1,0 +1,111 @@
+"""沙盒行情的来源：K 线 CSV 文件（真实行情回放）或带种子的合成行情（默认）。
+
+回放从第 history 根 K 线开始（之前的作为已有历史，启动即可取到、策略可以预热）；
+多个文件时以第一个文件的时间为准，其余文件整体平移，使它们的第 history 根与之对齐。
+合成行情把第 history 根放在当前时刻所在的分钟，所以 --speed 1 时沙盒的行情时间就是现在。
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tradeterm.config.markets import TIMEFRAME_MS, normalize_symbol
+from tradeterm.data.csv import load_ohlcv_csv
+from tradeterm.data.synthetic import synthetic_ohlcv
+from tradeterm.errors import DataError, UserError
+from tradeterm.sandbox.defaults import DEFAULT_HISTORY_BARS, DEFAULT_SYMBOLS
+from tradeterm.sandbox.market import CandleSeries, SymbolMarket, default_spec
+
+# 合成行情各基础货币的起始价，计价货币
+START_PRICES = {"BTC": 30_000.0, "ETH": 2_000.0, "BNB": 300.0, "SOL": 25.0}
+# 合成行情各基础货币每根 1 分钟 K 线的平均成交量，基础货币
+BASE_VOLUMES = {"BTC": 5.0, "ETH": 60.0, "BNB": 400.0, "SOL": 3_000.0}
+# 合成行情在历史之后预先生成的 K 线根数（走完后循环延长）
+SYNTHETIC_FUTURE_BARS = 50_000
+# 合成行情的基础周期
+SYNTHETIC_TIMEFRAME = "1m"
+
+
+def symbol_from_filename(path: Path) -> str | None:
+    """从文件名猜交易对：binanceus_BTCUSDT_1m_2023-03.csv -> BTC/USDT；猜不出返回 None。"""
+    for token in re.split(r"[_\-. ]+", path.stem):
+        if token.isalpha() and len(token) >= 5:
+            symbol = normalize_symbol(token)
+            if symbol:
+                return symbol
+    return None
+
+
+def parse_data_arg(arg: str) -> tuple[str, Path]:
+    """解析 --data 的一个取值：SYMBOL=FILE.csv 或 FILE.csv（交易对从文件名推断）。"""
+    if "=" in arg:
+        raw_symbol, raw_path = arg.split("=", 1)
+        symbol = normalize_symbol(raw_symbol)
+        if not symbol:
+            raise UserError(f"--data {arg}: '{raw_symbol}' is not a symbol; write e.g. BTC/USDT=FILE.csv")
+        return symbol, Path(raw_path)
+    path = Path(arg)
+    symbol = symbol_from_filename(path)
+    if not symbol:
+        raise UserError(f"--data {arg}: cannot tell the symbol from the file name; write it as BTC/USDT={arg}")
+    return symbol, path
+
+
+def csv_timeframe_ms(frame: pd.DataFrame, source: str) -> int:
+    """CSV 的 K 线周期（毫秒）：相邻时间差的中位数，必须是 Binance 支持的周期之一。"""
+    if len(frame) < 3:
+        raise DataError(f"{source}: needs at least 3 bars to replay, found {len(frame)}")
+    step = int(np.median(np.diff(frame["timestamp"].to_numpy())))
+    if step not in TIMEFRAME_MS.values():
+        raise DataError(f"{source}: bar spacing {step} ms is not a Binance timeframe "
+                        f"({', '.join(TIMEFRAME_MS)}); resample the file first")
+    return step
+
+
+def load_replay_markets(data: list[str], history_bars: int = DEFAULT_HISTORY_BARS
+                        ) -> tuple[dict[str, SymbolMarket], int]:
+    """读取 --data 给出的 CSV，返回（交易对 id -> 行情, 回放起点的模拟时间 UTC 毫秒）。"""
+    markets: dict[str, SymbolMarket] = {}
+    start_ts: int | None = None
+    for arg in data:
+        symbol, path = parse_data_arg(arg)
+        frame = load_ohlcv_csv(path)
+        step = csv_timeframe_ms(frame, str(path))
+        history = min(history_bars, len(frame) // 2)
+        replay_from = int(frame["timestamp"].iloc[history])
+        if start_ts is None:
+            start_ts = replay_from
+        else:
+            frame = frame.assign(timestamp=frame["timestamp"] + (start_ts - replay_from))
+        spec = default_spec(symbol, float(frame["close"].iloc[0]))
+        if spec.market_id in markets:
+            raise UserError(f"--data {arg}: symbol {symbol} is given twice; pass one file per symbol")
+        markets[spec.market_id] = SymbolMarket(spec, CandleSeries(frame, step, spec.price_tick))
+    assert start_ts is not None
+    return markets, start_ts
+
+
+def load_synthetic_markets(symbols: tuple[str, ...] = DEFAULT_SYMBOLS, seed: int = 7,
+                           history_bars: int = DEFAULT_HISTORY_BARS, now_ms: int | None = None
+                           ) -> tuple[dict[str, SymbolMarket], int]:
+    """为每个交易对生成合成行情（种子依次为 seed, seed+1 ...），第 history_bars 根开在当前分钟。"""
+    step = TIMEFRAME_MS[SYNTHETIC_TIMEFRAME]
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    start_ts = now_ms // step * step
+    markets: dict[str, SymbolMarket] = {}
+    for offset, raw in enumerate(symbols):
+        symbol = normalize_symbol(raw)
+        if not symbol:
+            raise UserError(f"--symbols: '{raw}' is not a symbol; write e.g. BTC/USDT")
+        base = symbol.split("/")[0]
+        frame = synthetic_ohlcv(history_bars + SYNTHETIC_FUTURE_BARS, seed=seed + offset,
+                                start_price=START_PRICES.get(base, 100.0), timeframe=SYNTHETIC_TIMEFRAME,
+                                start_ts=start_ts - history_bars * step, base_volume=BASE_VOLUMES.get(base, 100.0))
+        spec = default_spec(symbol, float(frame["close"].iloc[0]))
+        markets[spec.market_id] = SymbolMarket(spec, CandleSeries(frame, step, spec.price_tick))
+    return markets, start_ts
