@@ -3,7 +3,7 @@
 K 线由真实的 BTC/USDT 文件重复拼接而成：每一份的时间戳顺延，价格按比例缩放，使它从上一份的最后收盘价开始。
 测量（同一次运行里）：快速路径（含指标计算）、逐事件路径（含信号预计算）、backtesting.py、vectorbt
 （vectorbt 也产出逐根权益曲线与交易记录，与我们的结果对等；快的三者各跑 3 次取最短，backtesting.py 跑 1 次）；
-另测从本地缓存格式（未压缩的 numpy .npz）读入 100 万根 K 线的时间。numba 与 vectorbt 的编译先在小数据上预热，
+另测从本地 K 线缓存（CandleCache，未压缩的 .npz）读入 100 万根 K 线并转成 DataFrame 的时间。numba 与 vectorbt 的编译先在小数据上预热，
 不计入计时。输出一张表，最后一行是 JSON。
 
 用法：python bench/backtest.py [--bars N] [--skip-peers]
@@ -25,6 +25,7 @@ import pandas as pd
 
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, run_backtest
+from tradeterm.data.cache import CandleCache
 from tradeterm.data.csv import load_ohlcv_csv
 from tradeterm.strategy.loader import build_strategy, load_strategy_class
 
@@ -130,17 +131,18 @@ def run_backtesting_py(bars: pd.DataFrame):
 
 
 def load_cache_seconds(bars: pd.DataFrame) -> float:
-    """把 K 线写成未压缩 .npz（本地缓存格式），计时读回并组装成 DataFrame。"""
+    """把 K 线存进真正的本地 K 线缓存（tradeterm.data.cache.CandleCache，临时目录），计时读回成 DataFrame。"""
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "bars.npz"
-        np.savez(path, **{c: bars[c].to_numpy() for c in bars.columns})
+        cache = CandleCache(folder)
+        step = int(bars["timestamp"].iloc[1] - bars["timestamp"].iloc[0])
+        first, last = int(bars["timestamp"].iloc[0]), int(bars["timestamp"].iloc[-1])
+        cache.add("bench", "BTC/USDT", "1m", bars, (first, last + step))
 
         def load():
-            """读 .npz 并组装 DataFrame。"""
-            with np.load(path) as archive:
-                return pd.DataFrame({c: archive[c] for c in ("timestamp", "open", "high", "low", "close", "volume")})
+            """回测读取缓存的方式：CandleCache.load 再转成标准 OHLCV 表。"""
+            return cache.load("bench", "BTC/USDT", "1m").to_frame()
 
-        loaded, seconds = timed(load)
+        loaded, seconds = timed(load, REPEAT)
         assert len(loaded) == len(bars)
         return seconds
 
@@ -176,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         ratios["event_vs_backtesting_py"] = rows["backtesting.py"][0] / rows["tradeterm event path"][0]
         print(f"fast path is {ratios['fast_vs_vectorbt']:.1f}x faster than vectorbt (target >= 2x)")
         print(f"event path is {ratios['event_vs_backtesting_py']:.1f}x faster than backtesting.py (target >= 5x)")
-    print(f"load {len(bars):,} bars from .npz cache: {cache:.3f} s (target < 1 s)")
+    print(f"load {len(bars):,} bars from the candle cache: {cache:.3f} s (target < 1 s)")
     print("final equity: " + ", ".join(f"{k} {v:,.4f}" for k, v in finals.items()))
     print(json.dumps({"bars": len(bars), "seconds": {k: round(v[0], 4) for k, v in rows.items()},
                       "bars_per_second": {k: round(v[1]) for k, v in rows.items()},
-                      "ratios": {k: round(v, 2) for k, v in ratios.items()}, "npz_load_seconds": round(cache, 4),
+                      "ratios": {k: round(v, 2) for k, v in ratios.items()}, "cache_load_seconds": round(cache, 4),
                       "final_equity": finals}))
     return 0
 

@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from tradeterm.backtest import engine
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, run_backtest
 from tradeterm.backtest.fills import MarketRules
@@ -261,3 +263,100 @@ def test_risk_hook_can_reject_an_order():
     result, _ = run(Scripted({0: {"enter_long": True}}), RISING, risk_check=max_notional)
     assert result.trades == []
     assert result.rejections[0].reason == "max_order_notional 500 exceeded"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_long_stop_inside_bar_fills_at_stop_minus_slippage(path):
+    """止损 95、10 bps 滑点；第 2 根开盘 100、low 94 -> 止损单触发后按市价成交：95 * (1 - 0.001) = 94.905，收 taker 费。"""
+    result, _ = run(Scripted({0: {"enter_long": True, "stop_loss": 95.0}}), protective_bars((100, 101, 94, 96)),
+                    path=path, slippage_bps=10.0)
+    (trade,) = result.trades
+    assert (trade.exit_index, trade.exit_reason) == (2, EXIT_STOP_LOSS)
+    assert trade.exit_price == pytest.approx(94.905)
+    assert trade.exit_fee == pytest.approx(trade.amount * 94.905 * 0.001)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_short_stop_triggers_on_the_high(path):
+    """合约空仓：第 1 根开盘 100 卖出，止损 105；第 2 根 high 106 -> 买回于 105。
+
+    数量 = 1000 / (100 * 1.001)；净盈亏 = 数量 * (100 - 105) - 数量 * 100 * 0.001 - 数量 * 105 * 0.001。
+    """
+    script = {0: {"enter_short": True, "stop_loss": 105.0, "take_profit": 90.0}}
+    result, _ = run(Scripted(script, market_type=MarketType.FUTURES), protective_bars((100, 106, 99, 104)), path=path)
+    (trade,) = result.trades
+    amount = 1000 / (100 * 1.001)
+    assert (trade.side, trade.exit_index, trade.exit_price, trade.exit_reason) == (-1, 2, 105.0, EXIT_STOP_LOSS)
+    assert trade.pnl == pytest.approx(-5 * amount - amount * 100 * 0.001 - amount * 105 * 0.001, rel=1e-12)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_short_take_profit_fills_at_target_on_the_low(path):
+    """合约空仓：止损 105、止盈 90；第 2 根 low 89、high 101（没碰止损）-> 买回于 90，收 maker 费 0.02%。"""
+    script = {0: {"enter_short": True, "stop_loss": 105.0, "take_profit": 90.0}}
+    result, _ = run(Scripted(script, market_type=MarketType.FUTURES), protective_bars((100, 101, 89, 91)), path=path,
+                    maker=0.0002)
+    (trade,) = result.trades
+    assert (trade.exit_price, trade.exit_reason) == (90.0, EXIT_TAKE_PROFIT)
+    assert trade.exit_fee == pytest.approx(trade.amount * 90 * 0.0002)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_stop_and_target_prices_are_rounded_to_the_tick(path):
+    """档位 0.5：止损 95.3 -> 95.5，止盈 109.7 -> 109.5（四舍五入到最近一档）；第 2 根 high 109.6 碰到 109.5 -> 成交于 109.5。
+
+    没有取整的话，109.7 的止盈在这根 K 线上不会成交。
+    """
+    rules = MarketRules(price_tick=0.5, amount_step=0.001)
+    script = {0: {"enter_long": True, "stop_loss": 95.3, "take_profit": 109.7}}
+    result, _ = run(Scripted(script), protective_bars((100, 109.6, 96, 105)), path=path, rules=rules)
+    (trade,) = result.trades
+    assert (trade.exit_index, trade.exit_price, trade.exit_reason) == (2, 109.5, EXIT_TAKE_PROFIT)
+    # 数量向下取整到 0.001：1000 / (100 * 1.001) = 9.99000999 -> 9.990
+    assert trade.amount == pytest.approx(9.99)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_order_below_min_amount_is_rejected(path):
+    """最小数量 0.1：固定名义 5 USDT 在 102 买 -> 5 / 102 = 0.049 取整到 0.001 为 0.049 < 0.1 -> 拒绝。"""
+    rules = MarketRules(amount_step=0.001, min_amount=0.1)
+    result, _ = run(Scripted({0: {"enter_long": True}}), RISING, path=path, rules=rules,
+                    sizer=Sizer(SIZE_NOTIONAL, 5.0))
+    assert result.trades == []
+    (rejection,) = result.rejections
+    assert rejection.amount == pytest.approx(0.049)
+    assert rejection.reason == "amount below the market's minimum amount"
+
+
+def test_event_path_reports_progress_up_to_completion(monkeypatch):
+    """进度回调：每处理 PROGRESS_EVERY 根报告一次，单调不减，最后一次是 (总根数, 总根数)。"""
+    monkeypatch.setattr(engine, "PROGRESS_EVERY", 2)
+    calls = []
+    bars = make_bars([(100 + k, 101 + k, 99 + k, 100 + k) for k in range(10)])
+    spec = InstanceSpec(Scripted({0: {"enter_long": True}, 6: {"exit_long": True}}), bars)
+    run_backtest([spec], BacktestSettings(cash=1000.0, path="event", progress=lambda done, total: calls.append(
+        (done, total))))
+    assert len(calls) >= 3
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1] == (10, 10)
+
+
+def test_portfolio_of_mixed_timeframes_uses_a_regular_grid_aligned_by_close_time():
+    """1m 实例（10 根，无交易）与 5m 实例（4 根）共享 1000 现金，费率 0。
+
+    组合时间轴 = 从第一根到最晚一根开盘（5m 的第 4 根在 15 分）的 1 分钟网格：16 个点（年化按 1m 才成立）。
+    5m 实例在第 0 根收盘开多 -> 第 1 根（5 分开盘）以 100 买 10 个；第 1 根收盘价 110，浮盈 100，
+    但这根在 10 分才收盘：组合在 8 分那根（9 分收盘）仍是 1000，在 9 分那根（10 分收盘）才变成 1100。
+    """
+    minute = make_bars([(100, 101, 99, 100)] * 10)
+    five = make_bars([(100, 101, 99, 100), (100, 111, 99, 110), (110, 111, 109, 110), (110, 111, 109, 110)])
+    five["timestamp"] = START_TS + 5 * STEP_MS * np.arange(4, dtype=np.int64)
+    slow = Scripted({0: {"enter_long": True}}, name="five", symbol="ETH/USDT")
+    slow.timeframe = "5m"
+    settings = BacktestSettings(cash=1000.0, fees=FeeSchedule(0.0, 0.0, 0.0))
+    result = run_backtest([InstanceSpec(Scripted({}, name="minute"), minute), InstanceSpec(slow, five)], settings)
+    assert result.timeframe == "1m"
+    np.testing.assert_array_equal(result.timestamps, START_TS + STEP_MS * np.arange(16, dtype=np.int64))
+    assert result.equity[8] == 1000.0
+    assert result.equity[9] == pytest.approx(1100.0)
+    assert result.equity[-1] == pytest.approx(1100.0)

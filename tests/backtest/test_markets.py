@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tradeterm.backtest.fills import MarketRules
-from tradeterm.backtest.markets import MarketInfoError, resolve_rules
+from tradeterm.backtest.markets import MarketInfoError, resolve_rules, save_markets_cache
 from tradeterm.errors import UserError
 
 
@@ -51,3 +51,23 @@ def test_broken_markets_file_is_a_user_error(tmp_path):
     path.write_text("{not json")
     with pytest.raises(MarketInfoError, match="not valid JSON"):
         resolve_rules("BTC/USDT", None, path)
+
+
+def test_cached_exchange_market_info_overrides_the_builtin_table(tmp_path):
+    """--exchange binance 且缓存里有 binance.json（ccxt load_markets() 的结果）：用缓存的真实规则，
+    内置表没有的交易对（SOL/USDT）也能回测；缓存里没有的交易对退回内置表。"""
+    markets = {"BTC/USDT": {"symbol": "BTC/USDT", "precision": {"price": 0.1, "amount": 0.0001},
+                            "limits": {"amount": {"min": 0.0001}, "cost": {"min": 10}}},
+               "SOL/USDT": {"symbol": "SOL/USDT", "precision": {"price": 0.01, "amount": 0.001},
+                            "limits": {"amount": {"min": 0.001}, "cost": {"min": 5}}}}
+    path = save_markets_cache("binance", markets, tmp_path)
+    assert path == tmp_path / "binance.json"
+    assert resolve_rules("BTC/USDT", "binance", cache_dir=tmp_path) == MarketRules(0.1, 0.0001, 0.0001, 10.0)
+    assert resolve_rules("SOL/USDT", "binance", cache_dir=tmp_path) == MarketRules(0.01, 0.001, 0.001, 5.0)
+    assert resolve_rules("ETH/USDT", "binance", cache_dir=tmp_path).amount_step == 0.0001
+
+
+def test_error_names_where_the_exchange_came_from(tmp_path):
+    """交易所来自配置文件时，错误消息写 exchange.id（而不是用户没有给过的 --exchange），并给出查找过的缓存路径。"""
+    with pytest.raises(MarketInfoError, match=r"exchange.id \(config.yml\) binance: no cached market info"):
+        resolve_rules("DOGE/USDT", "binance", origin="exchange.id (config.yml)", cache_dir=tmp_path)

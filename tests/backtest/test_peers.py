@@ -97,3 +97,23 @@ def test_agrees_with_backtesting_py_fractional(ours, btc_bars):
     assert peer["ExitBar"].tolist() == [t.exit_index for t in closed]
     np.testing.assert_allclose(peer["EntryPrice"].to_numpy(), [t.entry_price for t in closed], rtol=1e-12)
     assert float(stats["Equity Final [$]"]) == pytest.approx(float(result.equity[-1]), rel=1e-6)
+
+
+def test_macross_signals_match_vectorbt_moving_averages(ours, btc_bars):
+    """信号本身也独立核对：用 vectorbt 的 MA 指标自己算 10/30 均线交叉，与我们 MACross 的进出信号逐根相同。
+
+    上面两个同行测试用的是我们算好的信号（比较成交与记账）；这里补上“信号从哪来”的独立实现，
+    所以整条链路（指标 -> 交叉 -> 成交 -> 权益）都有同行对照。
+    """
+    import vectorbt as vbt
+
+    _, frame = ours
+    close = btc_bars["close"]
+    fast = vbt.MA.run(close, 10).ma
+    slow = vbt.MA.run(close, 30).ma
+    # 上穿：本根 fast > slow 且上一根 fast <= slow（与 README 的定义相同）；下穿对称
+    entries = ((fast > slow) & (fast.shift(1) <= slow.shift(1))).to_numpy()
+    exits = ((fast < slow) & (fast.shift(1) >= slow.shift(1))).to_numpy()
+    assert entries.sum() > 100
+    np.testing.assert_array_equal(frame["enter_long"].to_numpy(), entries)
+    np.testing.assert_array_equal(frame["exit_long"].to_numpy(), exits)

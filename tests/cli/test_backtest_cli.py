@@ -12,6 +12,12 @@ from tradeterm.cli.main import main
 from tests.conftest import BTC_USDT_1M, ETH_BTC_5M
 
 
+@pytest.fixture(autouse=True)
+def no_market_cache(tmp_path, monkeypatch):
+    """测试不读用户机器上的交易所市场信息缓存：指向一个空的临时目录（只用内置规则）。"""
+    monkeypatch.setattr("tradeterm.backtest.markets.MARKETS_CACHE_DIR", tmp_path / "markets")
+
+
 def backtest(capsys, *args: str) -> tuple[int, str, str]:
     """运行 tradeterm backtest ...，返回 (退出码, stdout, stderr)。"""
     code = main(["backtest", *args])
@@ -120,3 +126,27 @@ def test_forcing_the_fast_path_on_a_multi_instance_config_is_a_user_error(tmp_pa
     code, _, err = backtest(capsys, "--config", str(config), "--engine", "fast", "--bars", "500", "--no-plot",
                             "--journal", str(tmp_path / "j.db"))
     assert code == 2 and "--engine auto or --engine event" in err
+
+
+def test_config_exchange_without_market_info_names_the_config_key(tmp_path, capsys):
+    """配置的 exchange.id 是 binance、交易对 SOL/USDT 既不在缓存也不在内置表：退出码 2，消息指向 exchange.id 与 --markets。"""
+    config = tmp_path / "config.yml"
+    config.write_text("strategies:\n  - {name: sol, symbol: SOL/USDT, class: MACross}\n", encoding="utf-8")
+    code, _, err = backtest(capsys, "--config", str(config), "--bars", "300", "--no-plot",
+                            "--journal", str(tmp_path / "j.db"))
+    assert code == 2
+    assert f"exchange.id ({config}) binance: no cached market info for 'SOL/USDT'" in err
+    assert "--markets FILE.json" in err and "Traceback" not in err
+
+
+def test_markets_file_gives_rules_for_any_symbol(tmp_path, capsys):
+    """--markets 文件（ccxt 格式）里 BTC/USDT 的步长 0.001：每笔数量都是 0.001 的整数倍。"""
+    markets = tmp_path / "markets.json"
+    markets.write_text(json.dumps({"BTC/USDT": {"precision": {"price": 0.01, "amount": 0.001},
+                                                "limits": {"amount": {"min": 0.001}, "cost": {"min": 5}}}}))
+    out_json = tmp_path / "out.json"
+    code, _, err = backtest(capsys, "--strategy", "MACross", "--data", str(BTC_USDT_1M), "--markets", str(markets),
+                            "--json", str(out_json), "--journal", str(tmp_path / "j.db"), "--no-plot")
+    assert code == 0, err
+    amounts = [t["amount"] for t in json.loads(out_json.read_text())["trades"]]
+    assert amounts and all(abs(a / 0.001 - round(a / 0.001)) < 1e-6 for a in amounts)

@@ -285,7 +285,8 @@ def run_event_path(specs: list[InstanceSpec], settings: BacktestSettings) -> lis
 
 def assemble_result(specs: list[InstanceSpec], settings: BacktestSettings, outcomes: list["PathOutcome"],
                     path: str) -> BacktestResult:
-    """由各实例的交易重建权益曲线：实例权益 = 分配资金 + 盈亏曲线；组合权益 = 初始资金 + 各实例盈亏之和。"""
+    """由各实例的交易重建权益曲线：实例权益 = 分配资金 + 盈亏曲线；组合权益 = 初始资金 + 各实例盈亏之和
+    （时间轴与对齐方式见 portfolio_curve）。"""
     instances = []
     for spec, outcome in zip(specs, outcomes):
         ts, _, _, _, close = _arrays(spec.data)
@@ -303,14 +304,29 @@ def assemble_result(specs: list[InstanceSpec], settings: BacktestSettings, outco
 
 
 def portfolio_curve(instances: list[InstanceResult], cash: float) -> tuple[np.ndarray, np.ndarray]:
-    """组合时间轴（各实例开盘时间的并集）与组合权益：各实例的盈亏向前填充后相加，再加初始资金。"""
+    """组合时间轴与组合权益：各实例的盈亏按收盘时间向前填充后相加，再加初始资金。
+
+    多个实例时，时间轴是从最早一根到最晚一根、以最短周期为步长的等距网格（并上各实例自己的开盘时间）：
+    这样组合的逐根收益恰好一根一个最短周期，年化规则（每年周期数 = 365 天 / 周期）才成立；
+    若直接取各实例开盘时间的并集，1m 与 5m 混合、且 5m 的数据更长时，后段的“每根”其实是 5 分钟。
+    对齐按收盘时间：网格上一根（收盘于 T）取各实例中收盘时间 <= T 的最后一根的盈亏，
+    所以 5m 实例的一根只在它收盘之后才计入组合，组合曲线不会提前看到尚未收盘的 K 线。
+    """
     if len(instances) == 1:
         only = instances[0]
         return only.timestamps, cash + (only.equity - only.budget)
-    timestamps = np.unique(np.concatenate([r.timestamps for r in instances])) if instances else np.zeros(0, np.int64)
+    if not instances or all(len(r.timestamps) == 0 for r in instances):
+        return np.zeros(0, np.int64), np.zeros(0)
+    steps = {r.name: timeframe_ms(r.timeframe) for r in instances}
+    step = min(steps.values())
+    first = min(int(r.timestamps[0]) for r in instances if len(r.timestamps))
+    last = max(int(r.timestamps[-1]) for r in instances if len(r.timestamps))
+    grid = np.arange(first, last + 1, step, dtype=np.int64)
+    timestamps = np.union1d(grid, np.concatenate([r.timestamps for r in instances]).astype(np.int64))
+    closes = timestamps + step
     equity = np.full(len(timestamps), cash, dtype=np.float64)
     for r in instances:
-        rows = np.searchsorted(r.timestamps, timestamps, side="right") - 1
+        rows = np.searchsorted(r.timestamps + steps[r.name], closes, side="right") - 1
         pnl = r.equity - r.budget
         equity += np.where(rows >= 0, pnl[np.clip(rows, 0, None)], 0.0)
     return timestamps, equity

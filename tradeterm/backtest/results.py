@@ -150,8 +150,8 @@ class BacktestResult:
 
     starting_cash: float             # 账户初始资金，计价货币
     timeframe: str                   # 组合时间轴的周期（各实例中最短的），用于年化
-    timestamps: np.ndarray           # 组合时间轴：全部实例 K 线开盘时间的并集，UTC 毫秒
-    equity: np.ndarray               # 组合权益曲线，计价货币（各实例盈亏向前填充后相加，再加初始资金）
+    timestamps: np.ndarray           # 组合时间轴（开盘时间，UTC 毫秒）：单实例时为它的 K 线；多实例时为最短周期的等距网格
+    equity: np.ndarray               # 组合权益曲线，计价货币（各实例盈亏按收盘时间向前填充后相加，再加初始资金）
     instances: list[InstanceResult]  # 每个实例的结果，顺序同配置
 
     @property

@@ -73,8 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="market-order slippage in basis points against the trader (default 0)")
     parser.add_argument("--market-type", choices=[m.value for m in MarketType], default=None,
                         help="spot (long only, default) or futures (long and short)")
-    parser.add_argument("--exchange", metavar="ID", help="apply this exchange's lot rules (built in: binance "
-                                                         "BTC/USDT, ETH/USDT; others need --markets)")
+    parser.add_argument("--exchange", metavar="ID",
+                        help="apply this exchange's tick/step/min-notional rules from its cached market info "
+                             "(~/.cache/tradeterm/markets/ID.json, ccxt load_markets() format) or the built-in table "
+                             "(binance BTC/USDT, ETH/USDT); other symbols need --markets")
     parser.add_argument("--markets", metavar="FILE.json", type=Path,
                         help="JSON of ccxt markets (symbol -> market) for tick/step/min-notional rules")
     parser.add_argument("--trailing-stop", type=float, default=0.0, metavar="FRACTION",
@@ -157,6 +159,8 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
     files = _data_mapping(args.data)
     market_type = MarketType(args.market_type) if args.market_type else config.exchange.market_type
     exchange = args.exchange or config.exchange.id
+    # 错误消息里说明交易所来自哪里：命令行旗标，或配置文件的 exchange.id
+    exchange_origin = "--exchange" if args.exchange else f"exchange.id ({args.config})"
     sources: dict[str, str] = {}
     frames: dict[tuple[str, str], pd.DataFrame] = {}
     for instance in instances:
@@ -178,8 +182,9 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
         strategy = build_strategy(cls, instance.params, name=instance.name, symbol=instance.symbol,
                                   timeframe=instance.interval, market_type=market_type)
         sizer = sizer_from_config(instance.sizing or config.sizing, len(instances), str(args.config))
-        specs.append(InstanceSpec(strategy, frames[key], rules=resolve_rules(instance.symbol, exchange, args.markets),
-                                  sizer=sizer, trailing_stop=_trail(args.trailing_stop)))
+        rules = resolve_rules(instance.symbol, exchange, args.markets, origin=exchange_origin)
+        specs.append(InstanceSpec(strategy, frames[key], rules=rules, sizer=sizer,
+                                  trailing_stop=_trail(args.trailing_stop)))
     fees = config.fees
     slippage = _slippage(args.slippage_bps, fees.slippage_bps)
     maker, taker = (fees.maker, fees.taker) if args.fee is None else (args.fee, args.fee)

@@ -148,7 +148,8 @@ def compute_metrics(equity: np.ndarray, starting_cash: float, timeframe: str, tr
 
 
 def portfolio_exposure(result) -> np.ndarray:
-    """组合时间轴上每个时刻是否有任一实例持仓（各实例的持仓标记向前填充到并集时间轴）。"""
+    """组合时间轴上每个时刻是否有任一实例持仓：各实例的持仓标记按开盘时间向前填充到组合时间轴
+    （持仓从入场那根的开盘起算，所以用开盘时间对齐；组合时间轴见 backtest.engine.portfolio_curve）。"""
     mask = np.zeros(len(result.timestamps), dtype=bool)
     for instance in result.instances:
         own = exposure_mask(len(instance.timestamps), instance.trades)
