@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
-from tradeterm.indicators._kernels import ema_kernel
+from tradeterm.indicators._kernels import ema_kernel, rolling_mean_kernel
 from tradeterm.indicators._series import ArrayLike, as_float_array, check_period, like
 
 
 def sma(values: ArrayLike, period: int) -> ArrayLike:
-    """简单移动平均：最近 period 个值的算术平均；前 period-1 个为 NaN。"""
+    """简单移动平均：最近 period 个值的算术平均；前 period-1 个为 NaN。
+
+    窗口内有 NaN（或 ±inf）时结果为 NaN，与 pandas rolling(period).mean() 相同；numba 内核见 rolling_mean_kernel。
+    """
     period = check_period(period)
     data = as_float_array(values)
-    out = pd.Series(data).rolling(period, min_periods=period).mean().to_numpy()
+    out = rolling_mean_kernel(data, period)
     return like(values, out, f"sma_{period}")
 
 
