@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from tradeterm.cli import fetch as fetch_cmd
 from tradeterm.cli.main import main
 from tests.conftest import BTC_USDT_1M
 
@@ -45,15 +47,55 @@ def test_fetch_fills_the_cache_and_data_lists_it(sandbox_process, tmp_path, caps
             "--cache-dir", str(tmp_path)]
     assert main(args) == 0
     out, err = capsys.readouterr()
-    assert "BTC/USDT 1m: 1,000 bars" in out and "0 gap(s)" in out
-    assert "100%" in err and "1,000/1,000 bars" in err
+    assert "BTC/USDT 1m: 1,000 bars" in out and "0 gap(s); 1,000 newly fetched" in out
+    assert "100%" in err and "1,000 bars fetched" in err
     assert main(args) == 0
     out, err = capsys.readouterr()
-    assert "1,000 bars" in out and "bars" not in err  # 第二次全部来自缓存，没有进度条
+    # 第二次全部来自缓存：没有进度条，摘要写明新取 0 根
+    assert "1,000 bars" in out and "0 newly fetched" in out and "bars" not in err
     assert main(["data", "--cache-dir", str(tmp_path)]) == 0
     listing = capsys.readouterr().out
     row = next(line for line in listing.splitlines() if line.startswith("sandbox"))
     assert row.split()[:3] == ["sandbox", "BTC/USDT", "1m"] and "1,000" in row
+
+
+def _free_port() -> int:
+    """一个此刻没人监听的本机端口。"""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_exchange_sandbox_uses_the_sandbox_listening_on_the_default_url(sandbox_process, tmp_path, capsys,
+                                                                        monkeypatch):
+    """--exchange sandbox（不给 --sandbox-url）：默认地址上有沙盒在监听时就用它，不另起进程内沙盒。"""
+    url, _ = sandbox_process
+    monkeypatch.setattr(fetch_cmd, "DEFAULT_SANDBOX_URL", url)
+    since = str(int(time.time() * 1000) // MINUTE * MINUTE - 600 * MINUTE)
+    args = ["fetch", "BTC/USDT", "1m", "--since", since, "--until", str(int(since) + 100 * MINUTE),
+            "--exchange", "sandbox", "--cache-dir", str(tmp_path)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "BTC/USDT 1m: 100 bars" in out and "in-process" not in err
+    assert str(tmp_path / "sandbox" / "BTC-USDT" / "1m.npz") in out
+
+
+def test_exchange_sandbox_without_a_running_one_starts_an_in_process_sandbox(tmp_path, capsys, monkeypatch):
+    """`fetch BTC/USDT 1m --since 2024-01-01 --exchange sandbox`，默认地址上没有沙盒：在本进程里起一个，
+    取到它的全部历史（5,000 根）进缓存；再跑一次几乎什么都不取（至多跨分钟新收盘的一两根）；data 列出它。"""
+    monkeypatch.setattr(fetch_cmd, "DEFAULT_SANDBOX_URL", f"http://127.0.0.1:{_free_port()}")
+    args = ["fetch", "BTC/USDT", "1m", "--since", "2024-01-01", "--exchange", "sandbox", "--cache-dir", str(tmp_path)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "using an in-process sandbox" in err and "100%" in err
+    bars = int(out.split("BTC/USDT 1m: ")[1].split(" bars")[0].replace(",", ""))
+    assert bars >= 5_000
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "100%" not in err or " 1 bars fetched" in err or " 2 bars fetched" in err
+    assert main(["data", "--cache-dir", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("sandbox"))
+    assert row.split()[:3] == ["sandbox", "BTC/USDT", "1m"]
 
 
 def test_data_import_and_export_csv(tmp_path, capsys):

@@ -84,3 +84,11 @@ def test_synthetic_market_starts_at_the_current_minute_with_history_behind_it():
     assert btc.series.bar_ts(500) == start_ts
     assert btc.price(start_ts) > 10 * eth.price(start_ts)
     assert eth.spec.amount_step == 0.0001 and btc.spec.amount_step == 0.00001
+
+
+def test_perpetual_symbols_share_the_spot_series():
+    """交易对写成合约形式（BTC/USDT:USDT）时沙盒按现货 BTC/USDT 生成行情（永续合约共用它），重复的只生成一次。"""
+    markets, _ = load_synthetic_markets(("BTC/USDT:USDT", "ETH/USDT", "BTC/USDT"), seed=7, history_bars=100,
+                                        now_ms=1_700_000_030_000)
+    assert sorted(markets) == ["BTCUSDT", "ETHUSDT"]
+    assert markets["BTCUSDT"].spec.quote == "USDT"

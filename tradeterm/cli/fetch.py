@@ -11,11 +11,16 @@ import pandas as pd
 from tradeterm.cli.common import format_ts
 from tradeterm.data.cache import DEFAULT_CACHE_DIR, CandleCache
 from tradeterm.errors import UserError
+from tradeterm.sandbox.defaults import DEFAULT_HOST, DEFAULT_PORT
 
 # 进度条宽度，字符
 BAR_WIDTH = 30
-# 连接沙盒时缓存里使用的交易所名（与真实行情分开存放）
+# 连接沙盒时缓存里使用的交易所名（与真实行情分开存放）；--exchange 取这个值即表示用沙盒
 SANDBOX_CACHE_NAME = "sandbox"
+# --exchange sandbox 且没给 --sandbox-url 时先找的沙盒地址（tradeterm sandbox 的默认监听地址）
+DEFAULT_SANDBOX_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+# 探测默认沙盒地址是否有服务在监听的超时，秒
+PROBE_TIMEOUT_S = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,9 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("timeframe", help="candle timeframe, e.g. 1m, 5m, 1h, 1d")
     parser.add_argument("--since", required=True, help="first bar (UTC): 2023-03-01, 2023-03-01T12:00 or ms since epoch")
     parser.add_argument("--until", help="end, exclusive (UTC; default: now)")
-    parser.add_argument("--exchange", default="binance", help="ccxt exchange id (default: binance)")
-    parser.add_argument("--sandbox-url", help="fetch from a running tradeterm sandbox, e.g. http://127.0.0.1:8765 "
-                                              f"(cached under exchange name '{SANDBOX_CACHE_NAME}')")
+    parser.add_argument("--exchange", default="binance",
+                        help="ccxt exchange id, or 'sandbox' for the local sandbox exchange: the one listening on "
+                             f"{DEFAULT_SANDBOX_URL} (see 'tradeterm sandbox'), else an in-process one "
+                             "(default: binance)")
+    parser.add_argument("--sandbox-url", help="fetch from a running tradeterm sandbox at this URL, e.g. "
+                                              f"{DEFAULT_SANDBOX_URL} (implies --exchange sandbox; cached under "
+                                              f"exchange name '{SANDBOX_CACHE_NAME}')")
     parser.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR),
                         help=f"candle cache directory (default: {DEFAULT_CACHE_DIR}; env TRADETERM_CACHE_DIR)")
     parser.set_defaults(handler=run_fetch)
@@ -60,8 +69,38 @@ def make_exchange(exchange_id: str, sandbox_url: str | None):
     if exchange_id == "binance":
         return make_client(None)
     if exchange_id not in ccxt_async.exchanges:
-        raise UserError(f"--exchange {exchange_id}: not an exchange id known to ccxt; e.g. binance, okx, bybit")
+        raise UserError(f"--exchange {exchange_id}: not an exchange id known to ccxt; e.g. binance, okx, bybit, "
+                        f"or '{SANDBOX_CACHE_NAME}' for the local sandbox")
     return getattr(ccxt_async, exchange_id)({"enableRateLimit": True})
+
+
+async def is_listening(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """url（http://HOST:PORT）上是否有服务在监听（只试 TCP 连接，不发请求）。"""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 80),
+                                                 timeout_s)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    return True
+
+
+async def sandbox_endpoint(sandbox_url: str | None):
+    """--exchange sandbox 连哪个沙盒：给了 --sandbox-url 就用它；否则默认地址有服务就用它，
+    没有就在本进程里启动一个（合成行情，随命令结束而停止）。返回（REST 地址, 进程内沙盒或 None）。"""
+    if sandbox_url:
+        return sandbox_url, None
+    if await is_listening(DEFAULT_SANDBOX_URL):
+        return DEFAULT_SANDBOX_URL, None
+    from tradeterm.sandbox.server import SandboxExchange
+
+    embedded = await SandboxExchange(port=0).start()
+    print(f"no sandbox listening on {DEFAULT_SANDBOX_URL}; using an in-process sandbox "
+          f"({', '.join(embedded.symbols)}, synthetic market, seed 7)", file=sys.stderr)
+    return embedded.url, embedded
 
 
 class ProgressBar:
@@ -73,13 +112,17 @@ class ProgressBar:
         self.label = label
         # 是否已经画过（结束时需要换行）
         self.drawn = False
+        # 这次向交易所取到的根数（全部来自缓存时为 0）
+        self.fetched = 0
 
-    def update(self, done: int, total: int) -> None:
-        """画出当前进度：已取根数 / 预计根数。"""
-        share = min(done / total, 1.0) if total else 1.0
+    def update(self, fetched: int, covered: int, total: int) -> None:
+        """画出当前进度：请求区间已覆盖的比例（按时间），以及已取到的根数。"""
+        share = min(covered / total, 1.0) if total else 1.0
         filled = int(share * BAR_WIDTH)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {share:4.0%} "
-                         f"{done:,}/{total:,} bars")
+        self.fetched = fetched
+        # 百分比向下取整：没取完时不显示 100%
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {int(share * 100):3d}% "
+                         f"{fetched:,} bars fetched")
         sys.stderr.flush()
         self.drawn = True
 
@@ -100,18 +143,26 @@ def run_fetch(args: argparse.Namespace) -> int:
     if until is not None and until <= since:
         raise UserError(f"--until {args.until}: must be after --since {args.since}")
     cache = CandleCache(args.cache_dir)
-    exchange_name = SANDBOX_CACHE_NAME if args.sandbox_url else args.exchange
+    use_sandbox = bool(args.sandbox_url) or args.exchange == SANDBOX_CACHE_NAME
+    exchange_name = SANDBOX_CACHE_NAME if use_sandbox else args.exchange
+    bar = ProgressBar(f"{symbol} {args.timeframe}")
 
     async def fetch() -> pd.DataFrame:
-        """在一个事件循环里取数据，结束后关闭客户端。"""
-        exchange = make_exchange(args.exchange, args.sandbox_url)
-        bar = ProgressBar(f"{symbol} {args.timeframe}")
+        """在一个事件循环里取数据，结束后关闭客户端（与进程内沙盒）。"""
+        embedded = None
+        if use_sandbox:
+            url, embedded = await sandbox_endpoint(args.sandbox_url)
+            exchange = make_exchange(SANDBOX_CACHE_NAME, url)
+        else:
+            exchange = make_exchange(args.exchange, None)
         try:
             market = MarketData(exchange, cache, exchange_id=exchange_name)
             return await market.get_ohlcv(symbol, args.timeframe, since, until, progress=bar.update)
         finally:
             bar.finish()
             await exchange.close()
+            if embedded is not None:
+                await embedded.stop()
 
     import ccxt
 
@@ -120,15 +171,18 @@ def run_fetch(args: argparse.Namespace) -> int:
     except ccxt.BadSymbol:
         raise UserError(f"{symbol}: not listed on {exchange_name}; check the SYMBOL argument") from None
     except ccxt.NetworkError as exc:
-        where = args.sandbox_url or args.exchange
-        raise UserError(f"could not reach {where} after retries ({type(exc).__name__}); check the network, "
-                        f"or start 'tradeterm sandbox' and pass --sandbox-url http://127.0.0.1:8765") from None
+        if args.sandbox_url:
+            raise UserError(f"could not reach the sandbox at {args.sandbox_url} after retries "
+                            f"({type(exc).__name__}); start it with 'tradeterm sandbox', or use "
+                            f"--exchange {SANDBOX_CACHE_NAME} without --sandbox-url for an in-process one") from None
+        raise UserError(f"could not reach {args.exchange} after retries ({type(exc).__name__}); check the network, "
+                        f"or use the local sandbox with --exchange {SANDBOX_CACHE_NAME}") from None
     gaps = frame.attrs.get("gaps", [])
     if frame.empty:
         print(f"{symbol} {args.timeframe}: no candles in the requested range")
         return 0
     print(f"{symbol} {args.timeframe}: {len(frame):,} bars from {format_ts(int(frame.timestamp.iloc[0]))} "
-          f"to {format_ts(int(frame.timestamp.iloc[-1]))}; {len(gaps)} gap(s)")
+          f"to {format_ts(int(frame.timestamp.iloc[-1]))}; {len(gaps)} gap(s); {bar.fetched:,} newly fetched")
     for gap in gaps[:10]:
         print(f"  gap: {gap.missing} bar(s) missing from {format_ts(gap.start)} to {format_ts(gap.end)}")
     print(f"cache: {cache.path(exchange_name, symbol, args.timeframe)}")

@@ -31,6 +31,11 @@ SYNTHETIC_FUTURE_BARS = 50_000
 SYNTHETIC_TIMEFRAME = "1m"
 
 
+def spot_symbol(symbol: str) -> str:
+    """合约写法 BTC/USDT:USDT 对应的现货交易对 BTC/USDT：沙盒的永续合约与同名现货共用一条行情序列。"""
+    return symbol.split(":", 1)[0]
+
+
 def symbol_from_filename(path: Path) -> str | None:
     """从文件名猜交易对：binanceus_BTCUSDT_1m_2023-03.csv -> BTC/USDT；猜不出返回 None。"""
     for token in re.split(r"[_\-. ]+", path.stem):
@@ -48,7 +53,7 @@ def parse_data_arg(arg: str) -> tuple[str, Path]:
         symbol = normalize_symbol(raw_symbol)
         if not symbol:
             raise UserError(f"--data {arg}: '{raw_symbol}' is not a symbol; write e.g. BTC/USDT=FILE.csv")
-        return symbol, Path(raw_path)
+        return spot_symbol(symbol), Path(raw_path)
     path = Path(arg)
     symbol = symbol_from_filename(path)
     if not symbol:
@@ -98,10 +103,15 @@ def load_synthetic_markets(symbols: tuple[str, ...] = DEFAULT_SYMBOLS, seed: int
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     start_ts = now_ms // step * step
     markets: dict[str, SymbolMarket] = {}
-    for offset, raw in enumerate(symbols):
+    wanted: list[str] = []
+    for raw in symbols:
         symbol = normalize_symbol(raw)
         if not symbol:
             raise UserError(f"--symbols: '{raw}' is not a symbol; write e.g. BTC/USDT")
+        if spot_symbol(symbol) not in wanted:
+            # BTC/USDT 与 BTC/USDT:USDT 是同一条行情（现货 + 永续合约），只生成一次
+            wanted.append(spot_symbol(symbol))
+    for offset, symbol in enumerate(wanted):
         base = symbol.split("/")[0]
         frame = synthetic_ohlcv(history_bars + SYNTHETIC_FUTURE_BARS, seed=seed + offset,
                                 start_price=START_PRICES.get(base, 100.0), timeframe=SYNTHETIC_TIMEFRAME,
