@@ -25,14 +25,24 @@ def test_help_lists_commands():
         assert f"    {command}" in result.stdout
 
 
-def test_default_command_runs_offline_with_repo_config(tmp_path):
-    """不带子命令即 run：读 config.yml，不需要网络与密钥，为每个实例打印一行。"""
+def test_default_command_trades_offline_within_ten_seconds(tmp_path):
+    """不带子命令即 run：读仓库的 config.yml，不需要网络与密钥，进程内沙盒上的策略在前 10 秒内下单并成交。"""
     shutil.copy(REPO / "config.yml", tmp_path / "config.yml")
-    result = run_cli(cwd=tmp_path)
+    result = run_cli("--duration", "10", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "built-in sandbox exchange (offline)" in result.stdout
-    for name in ("btc_ma_cross", "btc_mean_reversion", "eth_macd", "eth_momentum"):
-        assert f"  {name}" in result.stdout
+    assert "mode=paper exchange=sandbox (in-process) instances=4" in result.stdout
+    assert "  fill " in result.stdout, result.stdout
+    assert "engine stopped" in result.stdout
+    assert (tmp_path / "tradeterm.db").exists()
+
+
+def test_mode_live_without_the_flag_is_refused(tmp_path):
+    """mode: live 却没有 --live：拒绝启动，说明要什么，不打印 traceback。"""
+    text = (REPO / "config.yml").read_text().replace("mode: paper", "mode: live")
+    (tmp_path / "config.yml").write_text(text)
+    result = run_cli("run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--live was not given" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_strategies_lists_builtins():

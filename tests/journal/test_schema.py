@@ -40,14 +40,14 @@ def test_a_new_migration_is_applied_to_an_existing_journal(tmp_path, monkeypatch
     conn.execute("INSERT INTO runs (kind, started_ts, starting_cash, settings) VALUES ('backtest', 1, 100, '{}')")
     conn.commit()
     conn.close()
-    extra = (SCHEMA_VERSION + 1, "events table", "CREATE TABLE events (ts INTEGER, message TEXT);")
+    extra = (SCHEMA_VERSION + 1, "notes table", "CREATE TABLE notes (ts INTEGER, message TEXT);")
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])
     monkeypatch.setattr(schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     conn = sqlite3.connect(path)
     try:
         assert migrate(conn) == SCHEMA_VERSION + 1
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
-        conn.execute("INSERT INTO events VALUES (1, 'x')")
+        conn.execute("INSERT INTO notes VALUES (1, 'x')")
     finally:
         conn.close()
 

@@ -15,7 +15,7 @@ from tradeterm import __version__
 from tradeterm.errors import UserError
 
 # 子命令模块（tradeterm.cli 下），按 --help 中的顺序排列
-COMMAND_MODULES = ("run", "check", "config_cmd", "strategies_cmd", "sandbox", "backtest", "fetch", "data_cmd")
+COMMAND_MODULES = ("run", "ctl", "check", "config_cmd", "strategies_cmd", "sandbox", "backtest", "fetch", "data_cmd")
 # 用户错误的退出码（与 argparse 的用法错误 2 一致）
 EXIT_USER_ERROR = 2
 
@@ -38,11 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """命令行入口；返回退出码（console script 会把它交给 sys.exit）。"""
     parser = build_parser()
-    args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    argv = list(argv if argv is not None else sys.argv[1:])
+    commands = set(parser._subparsers._group_actions[0].choices)  # 已注册的子命令名
+    if not commands & set(argv) and not {"-h", "--help", "--version"} & set(argv):
+        # 没有子命令就是 run：tradeterm --config x.yml 等同于 tradeterm run --config x.yml（-v 留在根上）
+        root = [a for a in argv if a in ("-v", "--verbose")]
+        argv = [*root, "run", *[a for a in argv if a not in root]]
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.command is None:
-        args = parser.parse_args(["run", *(argv if argv is not None else sys.argv[1:])])
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:

@@ -1,45 +1,106 @@
-"""`tradeterm run`（也是不带子命令时的默认）：按 config.yml 启动交易控制台，默认离线模拟盘。
+"""`tradeterm run`（也是不带子命令时的默认）：按 config.yml 启动交易引擎，默认离线模拟盘（进程内沙盒交易所）。
 
-在界面与实盘引擎完成之前，它校验配置、说明将运行什么，并在内置的合成行情上为每个实例算出信号，
-让新用户一条命令就看到策略在动。它从不需要网络或 API 密钥。
+- 前台（默认）：引擎在本进程运行，事件逐行打印到终端（界面完成之前的控制台）；Ctrl-C 停止。
+- `--headless`：同样运行引擎，另在日志库旁的 Unix 套接字上提供控制接口（令牌在 0600 的 .token 文件里），
+  `tradeterm ctl ...`（以及之后的界面）可以随时连上、断开，机器人照常运行；SIGTERM / `ctl shutdown` 优雅退出。
+- `mode: live` 需要 `--live` 与终端上的确认短语（见 tradeterm/cli/live_guard.py）。
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
+import sys
 
-from tradeterm.cli.common import format_ts
-from tradeterm.cli.config_cmd import describe_config
+from tradeterm.cli.live_guard import confirm_live
 from tradeterm.config import load_config
-from tradeterm.data import synthetic_ohlcv
-from tradeterm.strategy.loader import build_strategy, load_strategy_class
+from tradeterm.engine.events import Event, EventKind
+from tradeterm.models import Mode
 
-# 离线演示为每个实例生成的合成 K 线根数
-DEMO_BARS = 2_000
+# 前台控制台不打印的事件种类（太频繁）
+QUIET_KINDS = frozenset({EventKind.QUOTE, EventKind.EQUITY, EventKind.BAR})
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """注册 run 子命令。"""
-    parser = subparsers.add_parser("run", help="start tradeterm with config.yml (default: offline paper mode)")
-    parser.add_argument("--config", default="config.yml", help="config file (default: ./config.yml)")
+    parser = subparsers.add_parser("run", help="start the trading engine with config.yml (default: offline paper "
+                                               "trading against the built-in sandbox exchange)")
+    add_run_arguments(parser)
     parser.set_defaults(handler=run_app)
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """run 的参数（不带子命令时也用它们）。"""
+    parser.add_argument("--config", default="config.yml", help="config file (default: ./config.yml)")
+    parser.add_argument("--headless", action="store_true",
+                        help="run without a console and serve the control socket next to the journal "
+                             "(steer it with 'tradeterm ctl')")
+    parser.add_argument("--live", action="store_true",
+                        help="allow real-money trading when config mode is 'live' (asks for a typed confirmation)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop by itself after this many seconds (default: run until stopped)")
+
+
+def format_event(event: Event) -> str:
+    """一行事件：时间、种类与 key=value 字段。"""
+    from tradeterm.cli.common import format_ts
+
+    fields = " ".join(f"{k}={v}" for k, v in event.data.items())
+    return f"{format_ts(event.ts)}  {event.kind.value:<9} {fields}"
+
+
 def run_app(args: argparse.Namespace) -> int:
-    """校验配置、打印运行计划，并在合成行情上演示每个实例最近的信号。"""
+    """校验配置、实盘确认，然后运行引擎直到停止。"""
     config = load_config(args.config)
-    print(describe_config(config, args.config))
-    if not config.exchange.sandbox or config.mode.value == "live":
-        print("note: only the offline sandbox is available in this version; nothing was sent to an exchange")
-    print("\nOffline demo: signals of each instance on a synthetic market (no network, no API keys):")
-    for index, instance in enumerate(i for i in config.strategies if i.enabled):
-        cls = load_strategy_class(instance.class_name, config.plugin_dirs())
-        strategy = build_strategy(cls, instance.params, name=instance.name, symbol=instance.symbol,
-                                  timeframe=instance.interval, market_type=config.exchange.market_type)
-        bars = synthetic_ohlcv(DEMO_BARS, seed=index + 1, timeframe=instance.interval)
-        frame = strategy.compute(bars)
-        entries, exits = int(frame["enter_long"].sum()), int(frame["exit_long"].sum())
-        last = bars.iloc[-1]
-        print(f"  {instance.name:<24} last {last['close']:>12,.2f} at {format_ts(int(last['timestamp']))}  "
-              f"long entries {entries:>4}  exits {exits:>4}")
+    if config.mode is Mode.LIVE:
+        confirm_live(config.exchange.id, args.live, sys.stdin, sys.stdout)
+    elif config.mode is Mode.BACKTEST:
+        print("config mode is 'backtest': run 'tradeterm backtest --config ...' for a backtest; "
+              "starting paper trading instead")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return asyncio.run(serve(config, headless=args.headless, duration=getattr(args, "duration", None)))
+
+
+async def serve(config, *, headless: bool, duration: float | None) -> int:
+    """运行引擎（headless 时加控制套接字），直到 shutdown 命令、SIGINT/SIGTERM 或 duration 秒。"""
+    from tradeterm.engine.client import InProcessClient
+    from tradeterm.engine.control import ControlServer, control_paths, write_token_file
+    from tradeterm.engine.factory import open_engine
+
+    handle = await open_engine(config)
+    engine = handle.engine
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, engine.stopped.set)
+    server = None
+    printer = asyncio.create_task(_print_events(InProcessClient(engine)))
+    try:
+        print(f"tradeterm engine running: mode={engine.mode} exchange={engine.exchange_label} "
+              f"instances={len(engine.bots)} journal={config.journal_path()}", flush=True)
+        for problem in engine.problems:
+            print(f"reconcile problem: {problem}", flush=True)
+        if headless:
+            socket_path, token_path = control_paths(config.journal_path())
+            server = ControlServer(InProcessClient(engine), socket_path, write_token_file(token_path))
+            await server.start()
+            print(f"control socket: {socket_path} (token in {token_path}); try 'tradeterm ctl status'", flush=True)
+        try:
+            await asyncio.wait_for(engine.stopped.wait(), duration)
+        except asyncio.TimeoutError:
+            pass
+    finally:
+        printer.cancel()
+        if server is not None:
+            await server.stop()
+        await handle.close()
+    print("engine stopped; positions and open orders were left as they are", flush=True)
     return 0
+
+
+async def _print_events(client) -> None:
+    """把事件逐行打印到标准输出（跳过报价与权益这类高频事件）。"""
+    async for event in client.events():
+        if event.kind not in QUIET_KINDS:
+            print(format_event(event), flush=True)

@@ -32,6 +32,10 @@ class ExchangeConfig(Block):
     market_type: MarketType = MarketType.SPOT
     # true：连接内置的本地沙盒交易所（离线可用，默认）；false：连接真实交易所
     sandbox: bool = True
+    # 进程内沙盒的回放倍速：60 表示 1 分钟 K 线每墙上秒走一根（离线默认时让策略很快开始交易）
+    sandbox_speed: float = Field(60.0, gt=0, le=100_000)
+    # 连接一个已在运行的沙盒（`tradeterm sandbox`）的地址，如 http://127.0.0.1:8765；None 时在进程内启动沙盒
+    sandbox_url: str | None = Field(None, pattern=r"^https?://[^/\s]+/?$")
     # 连接真实交易所时，API 密钥所在的环境变量前缀（读取 PREFIX_API_KEY 与 PREFIX_SECRET）
     key_env_prefix: str = "TRADETERM"
     # 可选：0600 权限的密钥文件路径（YAML，含 api_key 与 secret）；密钥永远不写在 config.yml 里

@@ -9,6 +9,14 @@
 - run_instances：运行里的每个策略实例：名称、策略描述、交易对、周期、分到的资金、实例指标（JSON）；
 - trades：每笔交易（开仓到平仓；未平仓的 is_open=1，按标记价估值）；
 - equity：权益采样（每根 K 线收盘）；instance 为空串表示组合（账户）权益。
+
+第 2 版（模拟盘/实盘的交易引擎）：
+- orders：每张订单，下单前以 new 写入（客户端订单号为主键），之后随交易所回报更新；
+- fills：每笔成交，(交易对, 成交编号) 唯一，重复到达的成交不会记两次；
+- positions：每个实例在每个交易对上的持仓（与 fills 在同一事务里更新）；
+- instances：实例的状态与当前参数（重启后恢复）；
+- events：事件与日志（信号、拒绝、错误、对账报告）；
+- balances_baseline：第一次运行开始时账户里已有的余额，对账时“交易所余额 = 基线 + 机器人持仓”。
 """
 
 from __future__ import annotations
@@ -68,6 +76,73 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             equity REAL NOT NULL,            -- 权益，计价货币
             PRIMARY KEY (run_id, instance, ts)
         ) WITHOUT ROWID;
+    """),
+    (2, "orders, fills, positions, instances, events, balances for paper/live trading", """
+        CREATE TABLE orders (
+            client_order_id TEXT PRIMARY KEY,  -- 客户端订单号，下单前写入
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            instance TEXT,                   -- 策略实例名；手动订单为 NULL
+            symbol TEXT NOT NULL,            -- 交易对
+            side TEXT NOT NULL,              -- buy / sell
+            type TEXT NOT NULL,              -- market / limit / ...
+            amount REAL NOT NULL,            -- 下单数量，基础货币
+            price REAL,                      -- 限价，计价货币
+            stop_price REAL,                 -- 触发价，计价货币
+            status TEXT NOT NULL,            -- new / open / partially_filled / filled / cancelled / rejected / expired
+            filled REAL NOT NULL,            -- 已成交数量，基础货币
+            average_price REAL,              -- 成交均价，计价货币
+            exchange_order_id TEXT,          -- 交易所订单号
+            reduce_only INTEGER NOT NULL,    -- 1 表示只减仓
+            reason TEXT NOT NULL,            -- 原因标签（信号、止损、手动、拒绝原因）
+            created_ts INTEGER NOT NULL,     -- 创建时间，UTC 毫秒
+            updated_ts INTEGER NOT NULL      -- 最后更新时间，UTC 毫秒
+        );
+        CREATE INDEX orders_open ON orders(status);
+        CREATE TABLE fills (
+            symbol TEXT NOT NULL,            -- 交易对
+            trade_id TEXT NOT NULL,          -- 交易所成交编号（与交易对一起唯一）
+            client_order_id TEXT NOT NULL,   -- 所属订单的客户端订单号
+            run_id INTEGER NOT NULL,         -- 记账时的运行
+            instance TEXT,                   -- 策略实例名
+            side TEXT NOT NULL,              -- buy / sell
+            price REAL NOT NULL,             -- 成交价，计价货币
+            amount REAL NOT NULL,            -- 成交数量，基础货币
+            fee REAL NOT NULL,               -- 手续费，单位见 fee_currency
+            fee_currency TEXT NOT NULL,      -- 手续费币种
+            ts INTEGER NOT NULL,             -- 成交时间，UTC 毫秒
+            PRIMARY KEY (symbol, trade_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE positions (
+            instance TEXT NOT NULL,          -- 策略实例名；手动订单记在 '' 下
+            symbol TEXT NOT NULL,            -- 交易对
+            amount REAL NOT NULL,            -- 带符号持仓，基础货币
+            entry_price REAL NOT NULL,       -- 开仓均价，计价货币
+            realized_pnl REAL NOT NULL,      -- 已实现盈亏（未扣费），计价货币
+            fees REAL NOT NULL,              -- 累计手续费，计价货币
+            stop_loss REAL,                  -- 引擎管理的止损价，计价货币
+            take_profit REAL,                -- 引擎管理的止盈价，计价货币
+            updated_ts INTEGER NOT NULL,     -- 最后更新时间，UTC 毫秒
+            PRIMARY KEY (instance, symbol)
+        ) WITHOUT ROWID;
+        CREATE TABLE instances (
+            name TEXT PRIMARY KEY,           -- 策略实例名
+            status TEXT NOT NULL,            -- running / paused / stopped / error
+            params TEXT NOT NULL,            -- 当前参数（JSON）
+            error TEXT NOT NULL,             -- 最近一次错误
+            updated_ts INTEGER NOT NULL      -- 最后更新时间，UTC 毫秒
+        );
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER,                  -- 所属运行
+            ts INTEGER NOT NULL,             -- 事件时间，UTC 毫秒
+            kind TEXT NOT NULL,              -- 事件种类（EventKind）
+            data TEXT NOT NULL               -- 负载（JSON）
+        );
+        CREATE TABLE balances_baseline (
+            asset TEXT PRIMARY KEY,          -- 币种
+            total REAL NOT NULL,             -- 第一次运行开始时交易所账户里的该币种总额（不属于机器人的部分）
+            ts INTEGER NOT NULL              -- 记录时间，UTC 毫秒
+        );
     """),
 ]
 # 代码所知的最新表结构版本

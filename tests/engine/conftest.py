@@ -1,0 +1,83 @@
+"""引擎测试的夹具：进程内沙盒交易所（真实 HTTP/websocket）、按它写的配置、启动好的引擎，以及直接看交易所的 ccxt 客户端。"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import yaml
+
+from tradeterm.config import load_config
+from tradeterm.engine.factory import open_engine
+from tradeterm.sandbox.server import SandboxExchange
+
+# 测试插件目录（Flip、Explodes）
+PLUGINS = Path(__file__).parent / "plugins"
+# 测试沙盒的回放倍速：1 分钟 K 线每 0.1 秒一根
+TEST_SPEED = 600
+
+
+def engine_config(tmp_path: Path, sandbox_url: str, instances: list[dict[str, Any]], **extra: Any):
+    """写一份指向 sandbox_url 的 config.yml（日志库在 tmp_path），返回校验后的 AppConfig。"""
+    data = {"mode": "paper", "exchange": {"sandbox": True, "sandbox_url": sandbox_url},
+            "fees": {"maker": 0.001, "taker": 0.001}, "sizing": {"method": "fixed_fraction", "fraction": 0.1},
+            "journal": {"path": str(tmp_path / "journal.db")}, "strategy_dirs": [str(PLUGINS)],
+            "strategies": instances, **extra}
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path)
+
+
+def flip(name: str = "flip_btc", symbol: str = "BTC/USDT", period: int = 4) -> dict[str, Any]:
+    """一个 Flip 实例的配置。"""
+    return {"name": name, "symbol": symbol, "interval": "1m", "class": "Flip", "params": {"period": period}}
+
+
+async def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """轮询直到 predicate() 为真；超时则测试失败。"""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def sandbox():
+    """进程内沙盒（真实 HTTP/websocket，随机端口），快速回放。"""
+    async with SandboxExchange(port=0, speed=TEST_SPEED, tick_s=0.05) as exchange:
+        yield exchange
+
+
+@pytest.fixture
+async def exchange_view(sandbox):
+    """直接看沙盒账户的原版 ccxt 客户端（测试用来核对交易所一侧）。"""
+    client = sandbox.client()
+    await client.load_markets()
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def start_engine(tmp_path, sandbox):
+    """启动引擎的工厂：await start_engine([实例...]) -> handle；测试结束时关闭仍开着的引擎。"""
+    handles = []
+
+    async def start(instances: list[dict[str, Any]], **extra: Any):
+        """按实例列表启动一个引擎（指向夹具的沙盒）。"""
+        handle = await open_engine(engine_config(tmp_path, sandbox.url, instances, **extra))
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        await close(handle)
+
+
+async def close(handle) -> None:
+    """关闭引擎（可重复调用）。"""
+    await handle.close()

@@ -1,0 +1,130 @@
+"""按 config.yml 组装引擎：交易所客户端（进程内沙盒、外部沙盒或真实交易所）、经纪商、行情、日志库。
+
+- `exchange.sandbox: true`（默认）：不需要网络与密钥。没有 `sandbox_url` 时在本进程里启动沙盒交易所
+  （配置里全部交易对，按 `sandbox_speed` 倍速回放）；有则连接那个已在运行的沙盒（`tradeterm sandbox`）。
+- `exchange.sandbox: false`：真实交易所，密钥只从环境变量或 0600 密钥文件读取，并给日志装上密钥过滤器。
+  实盘（mode: live）的 --live 与确认由命令行在此之前完成。
+同一个日志库同时只能有一个引擎：打开时对 `<日志库>.lock` 加排他锁（进程死亡时操作系统自动释放）。
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tradeterm.broker.ccxt_broker import CcxtBroker
+from tradeterm.config.schema import AppConfig
+from tradeterm.data.market_data import MarketData
+from tradeterm.engine.trader import TraderEngine
+from tradeterm.errors import UserError
+from tradeterm.journal.store import TradeJournal
+from tradeterm.models import MarketType, Mode
+
+
+@dataclass
+class EngineHandle:
+    """组装好的引擎及其需要关闭的资源。"""
+
+    engine: TraderEngine                         # 引擎
+    sandbox: Any = None                          # 进程内沙盒（SandboxExchange）；没有时为 None
+    lock_fd: int | None = None                   # 日志库锁文件的描述符
+    closers: list[Any] = field(default_factory=list)  # 退出时要 await close() 的对象
+
+    async def close(self) -> None:
+        """停止引擎、关闭客户端、日志库与沙盒，释放锁（重复调用无害）。"""
+        if self.lock_fd is None:
+            return
+        await self.engine.stop()
+        for closer in self.closers:
+            await closer.close()
+        await self.engine.journal.close()
+        if self.sandbox is not None:
+            await self.sandbox.stop()
+        os.close(self.lock_fd)
+        self.lock_fd = None
+
+
+def lock_journal(journal_path: Path) -> int:
+    """对日志库加排他锁；已被另一个引擎持有时抛 UserError。返回锁文件描述符。"""
+    journal_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = journal_path.with_name(journal_path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(f"another tradeterm engine is already running on the journal {journal_path}; "
+                        f"attach to it instead, or set journal.path to another file") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def config_symbols(config: AppConfig) -> tuple[str, ...]:
+    """配置里启用的实例用到的交易对（去重、保持顺序）。"""
+    return tuple(dict.fromkeys(s.symbol for s in config.strategies if s.enabled))
+
+
+async def open_engine(config: AppConfig) -> EngineHandle:
+    """按配置组装并启动引擎；返回的 handle 用完要 await close()。"""
+    fd = lock_journal(config.journal_path())
+    handle = EngineHandle(engine=None, lock_fd=fd)  # type: ignore[arg-type]
+    try:
+        exchange, label = await _exchange_client(config, handle)
+        handle.closers.append(exchange)
+        journal = await TradeJournal.open(config.journal_path())
+        broker = CcxtBroker(exchange)
+        market = MarketData(exchange, None, exchange_id="sandbox" if config.exchange.sandbox else config.exchange.id)
+        mode = "live" if config.mode is Mode.LIVE else "paper"
+        handle.engine = TraderEngine(config, broker, market, journal, mode=mode, exchange_label=label)
+        await handle.engine.start()
+        return handle
+    except BaseException:
+        await _abort(handle)
+        raise
+
+
+async def _abort(handle: EngineHandle) -> None:
+    """启动失败时释放已打开的资源。"""
+    for closer in handle.closers:
+        await closer.close()
+    if handle.engine is not None:
+        await handle.engine.journal.close()
+    if handle.sandbox is not None:
+        await handle.sandbox.stop()
+    if handle.lock_fd is not None:
+        os.close(handle.lock_fd)
+
+
+async def _exchange_client(config: AppConfig, handle: EngineHandle) -> tuple[Any, str]:
+    """创建 ccxt.pro 客户端：进程内沙盒、外部沙盒或真实交易所。返回 (客户端, 界面显示的交易所说明)。"""
+    from tradeterm.exchange.client import make_client
+
+    market_types = ("spot", "linear") if config.exchange.market_type is MarketType.FUTURES else ("spot",)
+    if config.exchange.sandbox:
+        from tradeterm.sandbox.defaults import DEFAULT_API_KEY, DEFAULT_SECRET
+
+        url = config.exchange.sandbox_url
+        if url is None:
+            from tradeterm.sandbox.server import SandboxExchange
+
+            handle.sandbox = await SandboxExchange(port=0, symbols=config_symbols(config) or ("BTC/USDT",),
+                                                   speed=config.exchange.sandbox_speed).start()
+            url = handle.sandbox.url
+        label = "sandbox (in-process)" if handle.sandbox is not None else f"sandbox {url}"
+        return make_client(url, api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, pro=True,
+                           market_types=market_types), label
+    if config.mode is not Mode.LIVE:
+        raise UserError("mode 'paper' on a real exchange is not available yet: set exchange.sandbox: true for the "
+                        "offline sandbox, or mode: live (with --live) to trade for real")
+    if config.exchange.id != "binance":
+        raise UserError(f"exchange.id '{config.exchange.id}': live trading is only wired for binance so far")
+    from tradeterm.config.credentials import install_redactor, load_credentials
+
+    credentials = load_credentials(config.exchange.key_env_prefix, config.exchange.key_file)
+    install_redactor(credentials)
+    return make_client(None, api_key=credentials.api_key, secret=credentials.secret, pro=True,
+                       market_types=market_types), config.exchange.id
