@@ -220,3 +220,33 @@ async def test_events_reach_subscribers(start_engine):
     await wait_for(lambda: fills_count(handle) >= 2, 15, "fills")
     kinds = {e.kind for e in subscription.drain()}
     assert {EventKind.SIGNAL, EventKind.ORDER, EventKind.FILL, EventKind.EQUITY} <= kinds
+
+
+async def test_notification_hook_receives_fills(start_engine):
+    """通知挂钩：注册的通知器收到成交事件（报价之类的不会打扰它）。"""
+    handle = await start_engine([flip()])
+    received = []
+
+    class Collector:
+        """把收到的事件记下来的通知器。"""
+
+        def notify(self, event):
+            """记下事件。"""
+            received.append(event)
+
+    handle.engine.notifier.add(Collector())
+    await wait_for(lambda: any(e.kind is EventKind.FILL for e in received), 15, "a fill notification")
+    assert all(e.kind in {EventKind.FILL, EventKind.REJECTION, EventKind.BREAKER, EventKind.ERROR} for e in received)
+
+
+async def test_bar_window_has_no_hole_between_history_and_live_bars(start_engine, sandbox):
+    """预热（REST 历史）与实时订阅之间收盘的 K 线被补进窗口：窗口的开盘时间逐根相差一个周期，没有缺口、没有重复。
+
+    第二个实例的预热被拖慢 1 秒（10 根 K 线），于是第一个实例的历史结束后要过一阵才开始订阅。"""
+    sandbox.faults.slow_http(1.0, path="/api/v3/klines", times=3)
+    handle = await start_engine([flip(), flip("flip_eth", "ETH/USDT")])
+    bot = handle.engine.bots["flip_btc"]
+    start = int(bot.bars[-1, 0])
+    await wait_for(lambda: int(bot.bars[-1, 0]) > start + 20 * 60_000, 15, "twenty live bars")
+    steps = set((bot.bars[1:, 0] - bot.bars[:-1, 0]).tolist())
+    assert steps == {60_000.0}

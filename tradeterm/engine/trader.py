@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import deque
@@ -26,6 +27,7 @@ from tradeterm.engine.events import Event, EventKind
 from tradeterm.engine.instance import InstanceState, InstanceStatus
 from tradeterm.errors import UserError
 from tradeterm.journal.store import TradeJournal
+from tradeterm.notify.dispatcher import LogNotifier, NotificationDispatcher
 from tradeterm.models import Fill, MarketType, Order, OrderStatus, OrderType, Position, Side
 from tradeterm.orders.manager import OrderManager
 from tradeterm.risk.manager import AccountSnapshot, RiskManager
@@ -93,10 +95,14 @@ class TraderEngine:
         self.problems: list[str] = []
         # 后台任务（行情、订单推送、轮询）
         self._tasks: list[asyncio.Task] = []
+        # 尚未完成的一次性任务（出错记账），保留引用以免被垃圾回收
+        self._pending: set[asyncio.Task] = set()
         # 最近一次记录账户权益的 K 线时间，UTC 毫秒（同一时刻只记一次）
         self._last_equity_ts = 0
         # 停止信号（shutdown 命令或 stop()）
         self.stopped = asyncio.Event()
+        # 通知的挂钩点：成交、拒绝、熔断、错误交给已注册的通知器（notifier.add(...) 接入新的通知渠道）
+        self.notifier = NotificationDispatcher([LogNotifier()])
 
     # ---- 生命周期 ----------------------------------------------------------------------------------
 
@@ -119,6 +125,10 @@ class TraderEngine:
             self._spawn(f"feed {symbol} {timeframe}", lambda s=symbol, t=timeframe, b=bots: self._feed(s, t, b))
         self._spawn("order stream", self._order_stream)
         self._spawn("order poller", self._poll_orders)
+        self._spawn("notifications", self._notify)
+        # 启动时建立的大量长寿对象（ccxt 市场表、pandas、策略）移出垃圾回收的扫描范围：之后的完整回收
+        # 不再反复扫描它们，K 线收盘时偶发的几十毫秒停顿随之消失（延迟敏感的 Python 服务的常规做法）
+        gc.freeze()
         self.publish(EventKind.LOG, message=f"engine started mode={self.mode} exchange={self.exchange_label} "
                                             f"instances={len(self.bots)}")
 
@@ -212,22 +222,46 @@ class TraderEngine:
                 bot.mark = update.close
                 await self._check_exits(bot)
             if update.closed:
+                await self._fill_gap(symbol, timeframe, bots, update.ts)
+                # 每个实例算完信号就同步备好订单（只有一个意图时，最常见），各实例的下单往返再并发进行：
+                # 一个实例的计算与网络往返都不拖慢下一个实例；有多个意图（合约反手：先平后开）的实例按顺序执行
+                sends = []
                 for bot in bots:
-                    await self._on_bar_close(bot, update, received)
+                    intents = self._decide(bot, update)
+                    if len(intents) == 1:
+                        order = self._prepare(bot, intents[0], received)
+                        sends.append(self._reject(bot.name, *order) if isinstance(order, tuple)
+                                     else self._submit(bot, order))
+                    elif intents:
+                        sends.append(self._execute_all(bot, intents, received))
+                await asyncio.gather(*sends)
                 await self._sample_equity(update.ts)
             else:
                 self.publish(EventKind.QUOTE, symbol=symbol, last=update.close, ts_bar=update.ts)
 
-    async def _on_bar_close(self, bot: Bot, update: CandleUpdate, received: float) -> None:
-        """一根 K 线收盘：追加到窗口，问策略要信号，交易中的实例把信号变成订单。"""
+    async def _fill_gap(self, symbol: str, timeframe: str, bots: list[Bot], ts: int) -> None:
+        """窗口的最后一根与这根收盘的 K 线之间缺了 K 线（预热之后、订阅之前收盘的）：用 REST 补进窗口（不据此交易）。"""
+        from tradeterm.config.markets import timeframe_ms
+
+        step = timeframe_ms(timeframe)
+        last = min((int(b.bars[-1, 0]) for b in bots if len(b.bars)), default=None)
+        if last is None or ts <= last + step:
+            return
+        missing = await self.market.get_ohlcv(symbol, timeframe, since=last + step, until=ts)
+        for row in missing.itertuples(index=False):
+            for bot in bots:
+                bot.add_bar([row.timestamp, row.open, row.high, row.low, row.close, row.volume])
+
+    def _decide(self, bot: Bot, update: CandleUpdate) -> list[Intent]:
+        """一根 K 线收盘：追加到窗口，问策略要信号，返回要执行的下单意图（暂停、出错、停止的实例返回空）。"""
         if not bot.state.receives_bars or not bot.add_bar(
                 [update.ts, update.open, update.high, update.low, update.close, update.volume]):
-            return
+            return []
         try:
             signals = bot.signals()
         except Exception as exc:  # 策略代码的异常只影响这个实例
-            await self._fail(bot, exc)
-            return
+            self._fail_soon(bot, exc)
+            return []
         if signals:
             bot.last_signal = ", ".join(s.intent.value for s in signals)
         intents = bot.intents(signals, bool(self.orders.open_orders(bot.name)))
@@ -235,10 +269,14 @@ class TraderEngine:
         for intent in intents:
             self.publish(EventKind.SIGNAL, instance=bot.name, side=intent.side.value, opening=intent.opening,
                          reason=intent.reason, acted=bot.state.trading)
-        if not bot.state.trading:
-            return
-        for intent in intents:
-            await self._execute(bot, intent, received)
+        return intents if bot.state.trading else []
+
+    def _fail_soon(self, bot: Bot, exc: Exception) -> None:
+        """在同步代码里让实例出错：状态立即改变，记账与事件交给一个任务。"""
+        bot.state.fail(f"{type(exc).__name__}: {exc}")
+        task = asyncio.create_task(self._fail(bot, exc))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     async def _check_exits(self, bot: Bot) -> None:
         """最新价触发止损/止盈时市价平仓（每个持仓只触发一次）。"""
@@ -252,8 +290,23 @@ class TraderEngine:
 
     # ---- 下单 -------------------------------------------------------------------------------------
 
+    async def _execute_all(self, bot: Bot, intents: list[Intent], received: float) -> None:
+        """按顺序执行一个实例的意图（先平后开）。"""
+        for intent in intents:
+            await self._execute(bot, intent, received)
+
     async def _execute(self, bot: Bot, intent: Intent, received: float | None) -> Order | None:
-        """意图 -> 数量（仓位计算）-> 交易所规则 -> 风控 -> 下单。被拒绝时记一条拒绝事件并返回 None。"""
+        """意图 -> 订单（_prepare）-> 下单；被规则或风控拒绝时记一条拒绝事件并返回 None。"""
+        prepared = self._prepare(bot, intent, received)
+        if isinstance(prepared, tuple):
+            await self._reject(bot.name, *prepared)
+            return None
+        return await self._submit(bot, prepared)
+
+    def _prepare(self, bot: Bot, intent: Intent, received: float | None) -> Order | tuple[str, str]:
+        """同步地把意图变成订单：数量（仓位计算）-> 交易所规则 -> 风控。返回订单，或 (规则, 原因) 表示拒绝。
+
+        这一步不让出事件循环，所以“收盘 -> 订单就绪”的延迟只含本交易对上各实例的计算，不含其他交易对的。"""
         rules, price = self.rules[bot.symbol], bot.mark
         fee = self.config.fees.taker
         if intent.opening:
@@ -265,14 +318,12 @@ class TraderEngine:
         amount = round_amount(amount, rules.amount_step)
         code = order_reject_reason(amount, price, rules.min_amount, rules.min_notional)
         if code:
-            await self._reject(bot.name, "exchange_rules", f"{REJECT_REASONS[code]}: amount={amount} price={price}")
-            return None
+            return "exchange_rules", f"{REJECT_REASONS[code]}: amount={amount} price={price}"
         decision = self.risk.check(RiskRequest(bot.symbol, intent.side, amount, price, wall_ms(),
                                                reduces=not intent.opening, fee_rate=fee, instance=bot.name),
                                    self.account_snapshot())
         if not decision.allowed:
-            await self._reject(bot.name, decision.rule, decision.reason)
-            return None
+            return decision.rule, decision.reason
         order = Order(bot.symbol, intent.side, OrderType.MARKET, amount, instance=bot.name,
                       reduce_only=not intent.opening and self.market_type is MarketType.FUTURES, reason=intent.reason,
                       created_ts=wall_ms())
@@ -280,6 +331,10 @@ class TraderEngine:
             self._exits[order.client_order_id] = (intent.stop_loss, intent.take_profit)
         if received is not None:
             self.latencies_ms.append((time.perf_counter() - received) * 1000)
+        return order
+
+    async def _submit(self, bot: Bot, order: Order) -> Order:
+        """下单（先写日志库）；交易所拒绝时记拒绝事件。"""
         await self.orders.submit(order)
         if order.status is OrderStatus.REJECTED:
             await self._reject(bot.name, "exchange", order.reason)
@@ -359,6 +414,15 @@ class TraderEngine:
         async for raw in self.broker.order_updates(on_reconnect):
             await self.orders.on_stream_order(raw)
 
+    async def _notify(self) -> None:
+        """把总线上的事件交给通知挂钩（它只挑成交、拒绝、熔断、错误；通知器出错不影响交易）。"""
+        subscription = self.bus.subscribe()
+        try:
+            while True:
+                self.notifier.dispatch(await subscription.get())
+        finally:
+            subscription.close()
+
     async def _poll_orders(self) -> None:
         """REST 兜底：定期查询每张未结束的订单（推送丢失时订单也能结束、成交也能记上）。"""
         while True:
@@ -422,7 +486,7 @@ class TraderEngine:
 
     async def _fail(self, bot: Bot, exc: Exception) -> None:
         """实例出错：进入 error、记日志库、发事件；其他实例不受影响。"""
-        log.exception("instance failed instance=%s", bot.name)
+        log.error("instance failed instance=%s error=%s: %s", bot.name, type(exc).__name__, exc, exc_info=exc)
         bot.state.fail(f"{type(exc).__name__}: {exc}")
         event = self.publish(EventKind.ERROR, instance=bot.name, error=bot.state.error)
         await self.journal.record_event(event.ts, event.kind.value, event.data)
