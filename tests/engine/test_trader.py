@@ -250,3 +250,23 @@ async def test_bar_window_has_no_hole_between_history_and_live_bars(start_engine
     await wait_for(lambda: int(bot.bars[-1, 0]) > start + 20 * 60_000, 15, "twenty live bars")
     steps = set((bot.bars[1:, 0] - bot.bars[:-1, 0]).tolist())
     assert steps == {60_000.0}
+
+
+async def test_order_whose_outcome_stays_unknown_is_resolved_by_the_poller(start_engine, sandbox, monkeypatch):
+    """下单与之后的查询全都 503（重试用尽）：不抛出、不重发；订单保持 new，轮询在 recvWindow 过后查清它
+    从未到达交易所并标为 rejected；交易照常继续。"""
+    from tradeterm.engine import trader
+    from tradeterm.exchange.retry import RetryPolicy
+
+    monkeypatch.setattr(trader, "POLL_INTERVAL_S", 0.3)
+    handle = await start_engine([flip()])
+    broker = handle.engine.broker
+    broker.retry = RetryPolicy(attempts=2, base_delay_s=0.05, max_delay_s=0.1)
+    broker.exchange.options["recvWindow"] = 1000
+    before = fills_count(handle)
+    sandbox.faults.fail_http(503, path="/api/v3/order", times=4)
+    await wait_for(lambda: journal_rows(
+        handle, "SELECT COUNT(*) FROM orders WHERE reason LIKE '%never reached the exchange%'")[0][0] == 1, 15,
+        "the unknown order resolved as never sent")
+    assert any("outcome unknown" in data for (data,) in journal_rows(handle, "SELECT data FROM events"))
+    await wait_for(lambda: fills_count(handle) >= before + 2, 15, "trading goes on")

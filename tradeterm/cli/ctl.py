@@ -44,10 +44,13 @@ def run_ctl(args: argparse.Namespace) -> int:
 
 async def _call(config, args: argparse.Namespace) -> Any:
     """发一个请求并返回结果。"""
-    from tradeterm.engine.control import SocketClient, control_paths, read_token_file
+    from tradeterm.engine.control import ControlError, SocketClient, control_paths, read_token_file
     from tradeterm.errors import UserError
 
     socket_path, token_path = control_paths(config.journal_path())
+    if not socket_path.exists():
+        # 没有套接字文件就没有引擎在听：先说这一点，而不是抱怨（从未有过的）令牌文件
+        raise ControlError(f"no engine is listening on {socket_path}; start one with 'tradeterm run --headless'")
     client = await SocketClient.connect(socket_path, read_token_file(token_path))
     try:
         if args.action == "status":

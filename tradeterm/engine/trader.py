@@ -15,6 +15,8 @@ import time
 from collections import deque
 from typing import Any
 
+import ccxt
+
 from tradeterm.backtest.fills import MarketRules, affordable_amount, order_reject_reason, round_amount
 from tradeterm.backtest.fills import REJECT_REASONS
 from tradeterm.backtest.sizing import sizer_from_config
@@ -334,8 +336,15 @@ class TraderEngine:
         return order
 
     async def _submit(self, bot: Bot, order: Order) -> Order:
-        """下单（先写日志库）；交易所拒绝时记拒绝事件。"""
-        await self.orders.submit(order)
+        """下单（先写日志库）；交易所拒绝时记拒绝事件。重试用尽仍不知道结果时订单保持 new，交给轮询去查清。"""
+        try:
+            await self.orders.submit(order)
+        except ccxt.NetworkError as exc:
+            event = self.publish(EventKind.ERROR, instance=bot.name,
+                                 error=f"order {order.client_order_id} outcome unknown after retries "
+                                       f"({type(exc).__name__}); the poller will look it up")
+            await self.journal.record_event(event.ts, event.kind.value, event.data)
+            return order
         if order.status is OrderStatus.REJECTED:
             await self._reject(bot.name, "exchange", order.reason)
         return order
@@ -428,9 +437,19 @@ class TraderEngine:
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
             for order in self.orders.open_orders():
-                found = await self.broker.find_order(order)
+                try:
+                    found = await self.broker.find_order(order)
+                except ccxt.NetworkError:
+                    continue  # 下一轮再查
                 if found is not None:
                     await self.orders.apply(order, *found)
+                elif order.status is OrderStatus.NEW and \
+                        wall_ms() - order.created_ts > (self.broker.recv_window_s() + POLL_INTERVAL_S) * 1000:
+                    # 发出的请求早已过了 recvWindow 而交易所仍不知道这张单：它不会再被执行了
+                    order.status = OrderStatus.REJECTED
+                    order.reason = f"{order.reason}; never reached the exchange"
+                    await self.journal.record_order(order)
+                    self._on_order(order)
 
     # ---- 账户 -------------------------------------------------------------------------------------
 
