@@ -34,6 +34,24 @@ def _protective(value: float, tick: float) -> float:
     return round_price(value, tick)
 
 
+@njit(cache=True, inline="always")
+def _record_trade(ints, floats, count: int, entry_index: int, exit_index: int, side: int, reason: int,
+                  entry_price: float, exit_price: float, amount: float, entry_fee: float, exit_fee: float,
+                  gross: float) -> int:
+    """把一笔平仓的交易写进交易矩阵的第 count 行（列见 INT_COLUMNS / FLOAT_COLUMNS），返回新的行数。"""
+    ints[count, 0] = entry_index
+    ints[count, 1] = exit_index
+    ints[count, 2] = side
+    ints[count, 3] = reason
+    floats[count, 0] = entry_price
+    floats[count, 1] = exit_price
+    floats[count, 2] = amount
+    floats[count, 3] = entry_fee
+    floats[count, 4] = exit_fee
+    floats[count, 5] = gross - entry_fee - exit_fee
+    return count + 1
+
+
 @njit(cache=True)
 def simulate(open_, high, low, close, exit_long, exit_short, enter_long, enter_short, stop_loss, take_profit, cash, taker, maker, slippage_bps, tick, step, min_amount,
              min_notional, size_method, size_value, trailing, allow_short, capacity):
@@ -89,17 +107,8 @@ def simulate(open_, high, low, close, exit_long, exit_short, enter_long, enter_s
                     continue
                 cash_in, fee, gross = close_cash_delta(side, amount, entry_price, price, taker)
                 cash += cash_in
-                ints[count, 0] = entry_index
-                ints[count, 1] = i
-                ints[count, 2] = side
-                ints[count, 3] = EXIT_SIGNAL
-                floats[count, 0] = entry_price
-                floats[count, 1] = price
-                floats[count, 2] = amount
-                floats[count, 3] = entry_fee
-                floats[count, 4] = fee
-                floats[count, 5] = gross - entry_fee - fee
-                count += 1
+                count = _record_trade(ints, floats, count, entry_index, i, side, EXIT_SIGNAL, entry_price, price,
+                                      amount, entry_fee, fee, gross)
                 side = 0
                 amount = 0.0
                 entry_price = 0.0
@@ -154,17 +163,8 @@ def simulate(open_, high, low, close, exit_long, exit_short, enter_long, enter_s
             if not math.isnan(price):
                 cash_in, fee, gross = close_cash_delta(side, amount, entry_price, price, fee_rate)
                 cash += cash_in
-                ints[count, 0] = entry_index
-                ints[count, 1] = i
-                ints[count, 2] = side
-                ints[count, 3] = reason
-                floats[count, 0] = entry_price
-                floats[count, 1] = price
-                floats[count, 2] = amount
-                floats[count, 3] = entry_fee
-                floats[count, 4] = fee
-                floats[count, 5] = gross - entry_fee - fee
-                count += 1
+                count = _record_trade(ints, floats, count, entry_index, i, side, reason, entry_price, price,
+                                      amount, entry_fee, fee, gross)
                 side = 0
                 amount = 0.0
                 entry_price = 0.0
