@@ -203,6 +203,12 @@ class CcxtBroker:
             for raw in orders:
                 yield raw
 
+    def observe(self, symbol: str, price: float) -> None:
+        """引擎的行情更新（交易所自己撮合，这里无事可做；模拟盘经纪商用它撮合挂单）。"""
+
+    def restore(self, orders: list[Order], fills: list, starting_cash: float) -> None:
+        """重启时由日志库恢复（真实交易所的状态就在交易所上，无需恢复；对账负责核对）。"""
+
     async def close(self) -> None:
         """关闭客户端的连接。"""
         await self.exchange.close()

@@ -2,8 +2,9 @@
 
 - `exchange.sandbox: true`（默认）：不需要网络与密钥。没有 `sandbox_url` 时在本进程里启动沙盒交易所
   （配置里全部交易对，按 `sandbox_speed` 倍速回放）；有则连接那个已在运行的沙盒（`tradeterm sandbox`）。
-- `exchange.sandbox: false`：真实交易所，密钥只从环境变量或 0600 密钥文件读取，并给日志装上密钥过滤器。
-  实盘（mode: live）的 --live 与确认由命令行在此之前完成。
+- `exchange.sandbox: false` + `mode: paper`：真实交易所的公开行情（不需要密钥），成交由 PaperBroker 在本地模拟。
+- `exchange.sandbox: false` + `mode: live`：真实交易所，密钥只从环境变量或 0600 密钥文件读取，并给日志装上密钥过滤器。
+  实盘的 --live 与确认由命令行在此之前完成。
 同一个日志库同时只能有一个引擎：打开时对 `<日志库>.lock` 加排他锁（进程死亡时操作系统自动释放）。
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeterm.broker.ccxt_broker import CcxtBroker
+from tradeterm.broker.paper import PaperBroker
 from tradeterm.config.schema import AppConfig
 from tradeterm.data.market_data import MarketData
 from tradeterm.engine.trader import TraderEngine
@@ -76,7 +78,7 @@ async def open_engine(config: AppConfig) -> EngineHandle:
         exchange, label = await _exchange_client(config, handle)
         handle.closers.append(exchange)
         journal = await TradeJournal.open(config.journal_path())
-        broker = CcxtBroker(exchange)
+        broker = paper_broker(config, exchange) if _local_fills(config) else CcxtBroker(exchange)
         market = MarketData(exchange, None, exchange_id="sandbox" if config.exchange.sandbox else config.exchange.id)
         mode = "live" if config.mode is Mode.LIVE else "paper"
         handle.engine = TraderEngine(config, broker, market, journal, mode=mode, exchange_label=label)
@@ -99,6 +101,32 @@ async def _abort(handle: EngineHandle) -> None:
         os.close(handle.lock_fd)
 
 
+def _local_fills(config: AppConfig) -> bool:
+    """真实交易所上的模拟盘：行情来自交易所，成交在本地模拟（PaperBroker）。"""
+    return not config.exchange.sandbox and config.mode is not Mode.LIVE
+
+
+def public_client(exchange_id: str, market_types: tuple[str, ...]) -> Any:
+    """不带密钥的 ccxt.pro 客户端（只用公开接口：市场信息、K 线、ticker）。"""
+    import ccxt.pro as ccxt_pro
+
+    from tradeterm.exchange.client import make_client
+
+    if exchange_id == "binance":
+        return make_client(None, pro=True, market_types=market_types)
+    if not hasattr(ccxt_pro, exchange_id):
+        raise UserError(f"exchange.id '{exchange_id}': ccxt has no websocket (ccxt.pro) support for it; "
+                        f"use an exchange with websocket support, e.g. binance, okx, bybit")
+    return getattr(ccxt_pro, exchange_id)({"enableRateLimit": True})
+
+
+def paper_broker(config: AppConfig, exchange: Any) -> PaperBroker:
+    """按配置的账户与费率创建模拟盘经纪商。"""
+    return PaperBroker(exchange, cash=config.account.starting_cash, quote=config.account.quote_currency,
+                       maker_fee=config.fees.maker, taker_fee=config.fees.taker,
+                       slippage_bps=config.fees.slippage_bps)
+
+
 async def _exchange_client(config: AppConfig, handle: EngineHandle) -> tuple[Any, str]:
     """创建 ccxt.pro 客户端：进程内沙盒、外部沙盒或真实交易所。返回 (客户端, 界面显示的交易所说明)。"""
     from tradeterm.exchange.client import make_client
@@ -117,9 +145,9 @@ async def _exchange_client(config: AppConfig, handle: EngineHandle) -> tuple[Any
         label = "sandbox (in-process)" if handle.sandbox is not None else f"sandbox {url}"
         return make_client(url, api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, pro=True,
                            market_types=market_types), label
-    if config.mode is not Mode.LIVE:
-        raise UserError("mode 'paper' on a real exchange is not available yet: set exchange.sandbox: true for the "
-                        "offline sandbox, or mode: live (with --live) to trade for real")
+    if _local_fills(config):
+        # 模拟盘：真实交易所的公开行情，不需要也不读取密钥
+        return public_client(config.exchange.id, market_types), f"{config.exchange.id} (paper, simulated fills)"
     if config.exchange.id != "binance":
         raise UserError(f"exchange.id '{config.exchange.id}': live trading is only wired for binance so far")
     from tradeterm.config.credentials import install_redactor, load_credentials

@@ -117,6 +117,8 @@ class TraderEngine:
         await self.journal.start_run(self.mode, self.config.account.starting_cash,
                                      {"exchange": self.exchange_label, "instances": list(self.bots)})
         await self.orders.load()
+        self.broker.restore(list(self.orders.orders.values()), await self.journal.fills(),
+                            self.config.account.starting_cash)
         await self._restore()
         self.problems = await reconcile(self)
         await self._warm_up()
@@ -220,6 +222,7 @@ class TraderEngine:
         async for update in self.market.subscribe(symbol, timeframe):
             received = time.perf_counter()
             self.last_update_ms[symbol] = wall_ms()
+            self.broker.observe(symbol, update.close)
             for bot in bots:
                 bot.mark = update.close
                 await self._check_exits(bot)
