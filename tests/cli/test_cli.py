@@ -36,6 +36,23 @@ def test_default_command_trades_offline_within_ten_seconds(tmp_path):
     assert (tmp_path / "tradeterm.db").exists()
 
 
+def test_default_config_runs_headless_and_fills_orders_within_ten_seconds(tmp_path):
+    """仓库的 config.yml 以 headless 模拟盘运行（进程内沙盒，无网络）：10 秒内日志库里有成交，退出后运行已结束。"""
+    import sqlite3
+
+    shutil.copy(REPO / "config.yml", tmp_path / "config.yml")
+    result = run_cli("run", "--headless", "--duration", "10", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "control socket:" in result.stdout
+    conn = sqlite3.connect(tmp_path / "tradeterm.db")
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0] > 0
+        assert conn.execute("SELECT finished_ts FROM runs").fetchone()[0] is not None
+    finally:
+        conn.close()
+    assert not (tmp_path / "tradeterm.sock").exists()
+
+
 def test_mode_live_without_the_flag_is_refused(tmp_path):
     """mode: live 却没有 --live：拒绝启动，说明要什么，不打印 traceback。"""
     text = (REPO / "config.yml").read_text().replace("mode: paper", "mode: live")

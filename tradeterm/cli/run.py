@@ -1,7 +1,7 @@
 """`tradeterm run`（也是不带子命令时的默认）：按 config.yml 启动交易引擎，默认离线模拟盘（进程内沙盒交易所）。
 
 - 前台（默认）：引擎在本进程运行，事件逐行打印到终端（界面完成之前的控制台）；Ctrl-C 停止。
-- `--headless`：同样运行引擎，另在日志库旁的 Unix 套接字上提供控制接口（令牌在 0600 的 .token 文件里），
+- `--headless`：同样运行引擎但不打印事件，另在日志库旁的 Unix 套接字上提供控制接口（令牌在 0600 的 .token 文件里），
   `tradeterm ctl ...`（以及之后的界面）可以随时连上、断开，机器人照常运行；SIGTERM / `ctl shutdown` 优雅退出。
 - `mode: live` 需要 `--live` 与终端上的确认短语（见 tradeterm/cli/live_guard.py）。
 """
@@ -75,7 +75,8 @@ async def serve(config, *, headless: bool, duration: float | None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, engine.stopped.set)
     server = None
-    printer = asyncio.create_task(_print_events(InProcessClient(engine)))
+    # 前台把事件逐行打印；headless 只打印启动信息（事件经控制套接字给连上来的客户端）
+    printer = None if headless else asyncio.create_task(_print_events(InProcessClient(engine)))
     try:
         print(f"tradeterm engine running: mode={engine.mode} exchange={engine.exchange_label} "
               f"instances={len(engine.bots)} journal={config.journal_path()}", flush=True)
@@ -91,7 +92,8 @@ async def serve(config, *, headless: bool, duration: float | None) -> int:
         except asyncio.TimeoutError:
             pass
     finally:
-        printer.cancel()
+        if printer is not None:
+            printer.cancel()
         if server is not None:
             await server.stop()
         await handle.close()
