@@ -250,6 +250,9 @@ async def test_bar_window_has_no_hole_between_history_and_live_bars(start_engine
     await wait_for(lambda: int(bot.bars[-1, 0]) > start + 20 * 60_000, 15, "twenty live bars")
     steps = set((bot.bars[1:, 0] - bot.bars[:-1, 0]).tolist())
     assert steps == {60_000.0}
+    # 引擎看到的每根 K 线（预热、补齐、实时）都记在日志库里，replay-check 用同样的行情重放
+    journaled = {r[0] for r in journal_rows(handle, "SELECT ts FROM bars WHERE symbol = 'BTC/USDT'")}
+    assert {int(ts) for ts in bot.bars[:-1, 0]} <= journaled
 
 
 async def test_order_whose_outcome_stays_unknown_is_resolved_by_the_poller(start_engine, sandbox, monkeypatch):

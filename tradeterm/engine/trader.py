@@ -114,8 +114,7 @@ class TraderEngine:
 
         await self.broker.load_markets()
         self._build_bots()
-        await self.journal.start_run(self.mode, self.config.account.starting_cash,
-                                     {"exchange": self.exchange_label, "instances": list(self.bots)})
+        await self.journal.start_run(self.mode, self.config.account.starting_cash, self.run_settings())
         await self.orders.load()
         self.broker.restore(list(self.orders.orders.values()), await self.journal.fills(),
                             self.config.account.starting_cash)
@@ -175,6 +174,17 @@ class TraderEngine:
             if spec.name in self.bots:
                 self._sizers[spec.name] = sizer_from_config(spec.sizing or self.config.sizing, len(self.bots))
 
+    def run_settings(self) -> dict[str, Any]:
+        """写进 runs.settings 的设置：交易所、费率、仓位、风控与每个实例的策略与参数（replay-check 据此重放）。"""
+        return {"exchange": self.exchange_label, "market_type": self.market_type.value,
+                "fees": self.config.fees.model_dump(), "sizing": self.config.sizing.model_dump(),
+                "risk": self.config.risk.model_dump(),
+                "instances": [{"name": b.name, "symbol": b.symbol, "interval": b.strategy.timeframe,
+                               "class": type(b.strategy).__name__, "params": dict(b.strategy.params),
+                               "sizing": (spec.sizing.model_dump() if spec.sizing else None)}
+                              for b, spec in ((self.bots[s.name], s) for s in self.config.strategies
+                                              if s.name in self.bots)]}
+
     def market_symbol(self, symbol: str) -> str:
         """配置里的交易对 -> 交易所的交易对（合约为 BTC/USDT:USDT）。"""
         if self.market_type is MarketType.FUTURES and ":" not in symbol:
@@ -213,6 +223,7 @@ class TraderEngine:
             now = await self.market._exchange_now()
             history = await self.market.get_ohlcv(bot.symbol, bot.strategy.timeframe, since=now - bot.window * step)
             bot.load_history(history)
+            await self.journal.record_bars(bot.symbol, bot.strategy.timeframe, bot.bars.tolist())
             self.last_update_ms[bot.symbol] = wall_ms()
 
     # ---- 行情 -------------------------------------------------------------------------------------
@@ -228,6 +239,7 @@ class TraderEngine:
                 await self._check_exits(bot)
             if update.closed:
                 await self._fill_gap(symbol, timeframe, bots, update.ts)
+                row = [update.ts, update.open, update.high, update.low, update.close, update.volume]
                 # 每个实例算完信号就同步备好订单（只有一个意图时，最常见），各实例的下单往返再并发进行：
                 # 一个实例的计算与网络往返都不拖慢下一个实例；有多个意图（合约反手：先平后开）的实例按顺序执行
                 sends = []
@@ -240,6 +252,8 @@ class TraderEngine:
                     elif intents:
                         sends.append(self._execute_all(bot, intents, received))
                 await asyncio.gather(*sends)
+                # 下单之后再记 K 线，不占“收盘 -> 下单”的延迟
+                await self.journal.record_bars(symbol, timeframe, [row])
                 await self._sample_equity(update.ts)
             else:
                 self.publish(EventKind.QUOTE, symbol=symbol, last=update.close, ts_bar=update.ts)
@@ -253,9 +267,11 @@ class TraderEngine:
         if last is None or ts <= last + step:
             return
         missing = await self.market.get_ohlcv(symbol, timeframe, since=last + step, until=ts)
-        for row in missing.itertuples(index=False):
+        rows = missing[["timestamp", "open", "high", "low", "close", "volume"]].to_numpy(dtype=float).tolist()
+        for row in rows:
             for bot in bots:
-                bot.add_bar([row.timestamp, row.open, row.high, row.low, row.close, row.volume])
+                bot.add_bar(row)
+        await self.journal.record_bars(symbol, timeframe, rows)
 
     def _decide(self, bot: Bot, update: CandleUpdate) -> list[Intent]:
         """一根 K 线收盘：追加到窗口，问策略要信号，返回要执行的下单意图（暂停、出错、停止的实例返回空）。"""

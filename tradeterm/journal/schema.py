@@ -17,6 +17,8 @@
 - instances：实例的状态与当前参数（重启后恢复）；
 - events：事件与日志（信号、拒绝、错误、对账报告）；
 - balances_baseline：第一次运行开始时账户里已有的余额，对账时“交易所余额 = 基线 + 机器人持仓”。
+
+第 3 版：bars：引擎看到的每根已收盘 K 线（预热的历史与实时收盘的），`tradeterm replay-check` 用它们按同样的行情回测一次运行。
 """
 
 from __future__ import annotations
@@ -143,6 +145,19 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             total REAL NOT NULL,             -- 第一次运行开始时交易所账户里的该币种总额（不属于机器人的部分）
             ts INTEGER NOT NULL              -- 记录时间，UTC 毫秒
         );
+    """),
+    (3, "bars seen by the trading engine", """
+        CREATE TABLE bars (
+            symbol TEXT NOT NULL,            -- 交易对
+            timeframe TEXT NOT NULL,         -- K 线周期
+            ts INTEGER NOT NULL,             -- 开盘时间，UTC 毫秒
+            open REAL NOT NULL,              -- 开盘价，计价货币
+            high REAL NOT NULL,              -- 最高价，计价货币
+            low REAL NOT NULL,               -- 最低价，计价货币
+            close REAL NOT NULL,             -- 收盘价，计价货币
+            volume REAL NOT NULL,            -- 成交量，基础货币
+            PRIMARY KEY (symbol, timeframe, ts)
+        ) WITHOUT ROWID;
     """),
 ]
 # 代码所知的最新表结构版本

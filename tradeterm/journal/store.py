@@ -150,6 +150,12 @@ class TradeJournal:
         await self.db.execute("INSERT OR REPLACE INTO equity VALUES (?, ?, ?, ?)", (self.run_id, instance, ts, equity))
         await self.db.commit()
 
+    async def record_bars(self, symbol: str, timeframe: str, rows: list[list[float]]) -> None:
+        """记下引擎看到的已收盘 K 线（[ts, o, h, l, c, v] 列表）；已有的同一根以新值为准。"""
+        await self.db.executemany("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                  [(symbol, timeframe, int(r[0]), *map(float, r[1:6])) for r in rows])
+        await self.db.commit()
+
     # ---- 载入（重启恢复） ------------------------------------------------------------------------------
 
     @staticmethod
