@@ -253,6 +253,8 @@ async def test_bar_window_has_no_hole_between_history_and_live_bars(start_engine
     # 引擎看到的每根 K 线（预热、补齐、实时）都记在日志库里，replay-check 用同样的行情重放
     journaled = {r[0] for r in journal_rows(handle, "SELECT ts FROM bars WHERE symbol = 'BTC/USDT'")}
     assert {int(ts) for ts in bot.bars[:-1, 0]} <= journaled
+    first, last = journal_rows(handle, "SELECT first_bar_ts, last_bar_ts FROM runs")[0]
+    assert start < first <= last  # 运行覆盖的实时 K 线范围（交易所时间，预热历史之后）
 
 
 async def test_order_whose_outcome_stays_unknown_is_resolved_by_the_poller(start_engine, sandbox, monkeypatch):

@@ -253,7 +253,7 @@ class TraderEngine:
                         sends.append(self._execute_all(bot, intents, received))
                 await asyncio.gather(*sends)
                 # 下单之后再记 K 线，不占“收盘 -> 下单”的延迟
-                await self.journal.record_bars(symbol, timeframe, [row])
+                await self.journal.record_bars(symbol, timeframe, [row], live=True)
                 await self._sample_equity(update.ts)
             else:
                 self.publish(EventKind.QUOTE, symbol=symbol, last=update.close, ts_bar=update.ts)

@@ -150,10 +150,18 @@ class TradeJournal:
         await self.db.execute("INSERT OR REPLACE INTO equity VALUES (?, ?, ?, ?)", (self.run_id, instance, ts, equity))
         await self.db.commit()
 
-    async def record_bars(self, symbol: str, timeframe: str, rows: list[list[float]]) -> None:
-        """记下引擎看到的已收盘 K 线（[ts, o, h, l, c, v] 列表）；已有的同一根以新值为准。"""
+    async def record_bars(self, symbol: str, timeframe: str, rows: list[list[float]], *, live: bool = False) -> None:
+        """记下引擎看到的已收盘 K 线（[ts, o, h, l, c, v] 列表）；已有的同一根以新值为准。
+
+        live 为 True（实时收盘的 K 线，不是预热历史）时，同一事务里把本次运行的 K 线时间范围（first_bar_ts、last_bar_ts，
+        交易所时间）向后扩展：进程被杀时这个范围也已经在库里，replay-check 据此找出运行覆盖的行情。"""
         await self.db.executemany("INSERT OR REPLACE INTO bars VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                   [(symbol, timeframe, int(r[0]), *map(float, r[1:6])) for r in rows])
+        if live and rows:
+            first, last = int(min(r[0] for r in rows)), int(max(r[0] for r in rows))
+            await self.db.execute("UPDATE runs SET first_bar_ts = COALESCE(first_bar_ts, ?), "
+                                  "last_bar_ts = MAX(COALESCE(last_bar_ts, 0), ?), timeframe = COALESCE(timeframe, ?) "
+                                  "WHERE id = ?", (first, last, timeframe, self.run_id))
         await self.db.commit()
 
     # ---- 载入（重启恢复） ------------------------------------------------------------------------------
