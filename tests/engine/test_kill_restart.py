@@ -31,8 +31,12 @@ from tradeterm.sandbox.defaults import DEFAULT_API_KEY, DEFAULT_SECRET
 
 # 杀掉重启的次数
 KILLS = 20
-# 每次启动后到被杀的随机等待范围，秒（进程启动约 1.5 秒，之后每 0.1 秒一次下单）
-KILL_AFTER_S = (1.0, 4.0)
+# 引擎就绪（控制套接字已打开）之后到被杀的随机等待范围，秒（每 0.1 秒一次下单）
+KILL_AFTER_READY_S = (0.05, 1.5)
+# 每隔几次改为在启动途中（导入、加载市场、恢复、对账、预热）就杀掉，落点是启动后的随机秒数
+STARTUP_KILL_EVERY = 4
+# 启动途中被杀的随机时刻范围，秒（从进程启动算起）
+KILL_DURING_STARTUP_S = (0.3, 1.8)
 # 随机杀点的种子（失败可复现）
 SEED = 20261125
 
@@ -126,12 +130,17 @@ def test_sigkill_at_random_points_loses_no_fill_and_duplicates_no_order(workdir,
     for attempt in range(KILLS):
         log = workdir / f"engine-{attempt}.log"
         process = start_process(["run", "--headless", "--config", str(config_path)], log, workdir)
-        time.sleep(rng.uniform(*KILL_AFTER_S))
+        if attempt % STARTUP_KILL_EVERY == STARTUP_KILL_EVERY - 1:
+            time.sleep(rng.uniform(*KILL_DURING_STARTUP_S))
+        else:
+            wait_for_line(log, r"control socket:", process)
+            time.sleep(rng.uniform(*KILL_AFTER_READY_S))
+        ready = "control socket:" in log.read_text()
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-        trading_kills += "control socket:" in log.read_text()
+        trading_kills += ready
     problems = asyncio.run(final_run_problems(config_path, journal, workdir))
     assert problems == []
 
@@ -144,7 +153,7 @@ def test_sigkill_at_random_points_loses_no_fill_and_duplicates_no_order(workdir,
         runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     finally:
         conn.close()
-    assert trading_kills >= KILLS // 2 and runs >= trading_kills + 1
+    assert trading_kills >= KILLS - KILLS // STARTUP_KILL_EVERY and runs >= trading_kills + 1
     assert len(trades) >= KILLS  # 真的一直在交易
     # 没有丢失、也没有凭空多出的成交
     assert {str(t["id"]) for t in trades} == journal_fills
