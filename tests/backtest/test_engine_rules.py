@@ -258,11 +258,13 @@ def test_risk_hook_can_reject_an_order():
     """风控挂钩拒绝名义金额超过 500 的开仓单：全仓单被拒，原因原样记录。"""
     def max_notional(request):
         """名义金额超过 500 USDT 的开仓单拒绝。"""
-        return "max_order_notional 500 exceeded" if request.opening and request.amount * request.price > 500 else None
+        refused = request.opening and request.amount * request.price > 500
+        return ("max_order_notional", "max_order_notional 500 exceeded") if refused else None
 
     result, _ = run(Scripted({0: {"enter_long": True}}), RISING, risk_check=max_notional)
     assert result.trades == []
-    assert result.rejections[0].reason == "max_order_notional 500 exceeded"
+    assert (result.rejections[0].rule, result.rejections[0].reason) == ("max_order_notional",
+                                                                    "max_order_notional 500 exceeded")
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -150,3 +150,119 @@ def test_markets_file_gives_rules_for_any_symbol(tmp_path, capsys):
     assert code == 0, err
     amounts = [t["amount"] for t in json.loads(out_json.read_text())["trades"]]
     assert amounts and all(abs(a / 0.001 - round(a / 0.001)) < 1e-6 for a in amounts)
+
+
+# ---- 风控与仓位（--risk-config、config 的 risk:） ---------------------------------------------------
+
+
+def test_risk_config_trips_the_breaker_and_journals_every_rejection(tmp_path, capsys):
+    """--risk-config 里 max_drawdown 0.1：MACross 全仓在真实 BTC/USDT 上触发熔断；输出一行熔断说明与按规则的拒绝统计；
+    JSON 与日志库的 events 表里每次拒绝都有规则与原因，熔断记一条 breaker 事件；runs.settings 记下生效的限制。"""
+    risk = tmp_path / "risk.yml"
+    risk.write_text("risk:\n  max_drawdown: 0.1\n", encoding="utf-8")
+    out_json, journal = tmp_path / "out.json", tmp_path / "j.db"
+    code, out, err = backtest(capsys, "--strategy", "MACross", "--data", str(BTC_USDT_1M), "--risk-config", str(risk),
+                              "--json", str(out_json), "--journal", str(journal), "--no-plot")
+    assert code == 0, err
+    assert "event path" in out and "circuit breaker at 2023-03-" in out
+    assert "max_drawdown breaker tripped: drawdown 10.01% >= limit 10.00%; new entries blocked" in out
+    payload = json.loads(out_json.read_text())
+    rejections = payload["rejections"]
+    assert rejections and {r["rule"] for r in rejections} == {"max_drawdown"}
+    assert f"rejected orders by rule: max_drawdown {len(rejections)}" in out
+    assert payload["risk_events"][0]["rule"] == "max_drawdown"
+    conn = sqlite3.connect(journal)
+    try:
+        rows = conn.execute("SELECT ts, kind, data FROM events WHERE run_id = 1 ORDER BY id").fetchall()
+        settings = json.loads(conn.execute("SELECT settings FROM runs").fetchone()[0])
+    finally:
+        conn.close()
+    kinds = [kind for _, kind, _ in rows]
+    assert kinds[0] == "breaker" and kinds.count("breaker") == 1 and kinds.count("rejection") == len(rejections)
+    data = json.loads(rows[1][2])
+    assert data["instance"] == "MACross" and data["symbol"] == "BTC/USDT" and data["rule"] == "max_drawdown"
+    assert data["reason"] == "max_drawdown circuit breaker is tripped (limit 10.00%); new entries are blocked"
+    assert settings["risk"] == {"max_drawdown": 0.1}
+    assert settings["instances"][0]["sizing"] == {"method": "all_in"}
+
+
+def test_risk_config_sizing_block_sizes_every_entry(tmp_path, capsys):
+    """--risk-config 的 sizing 块：固定 400 USDT 一笔，每笔开仓名义金额 = 400（不含手续费）；上限 500 的单笔名义金额不拒。"""
+    risk = tmp_path / "risk.yml"
+    risk.write_text("risk: {max_order_notional: 500}\nsizing: {method: fixed_notional, notional: 400}\n",
+                    encoding="utf-8")
+    out_json = tmp_path / "out.json"
+    code, out, err = backtest(capsys, "--strategy", "MACross", "--data", str(BTC_USDT_1M), "--risk-config", str(risk),
+                              "--json", str(out_json), "--journal", str(tmp_path / "j.db"), "--no-plot")
+    assert code == 0, err
+    payload = json.loads(out_json.read_text())
+    assert payload["rejections"] == []
+    assert all(t["amount"] * t["entry_price"] == pytest.approx(400) for t in payload["trades"])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("risk:\n  max_drawdwn: 0.1\n", "risk.max_drawdwn: unknown key (did you mean 'max_drawdown'?)"),
+    ("risk:\n  max_drawdown: 1.5\n", "risk.max_drawdown: got 1.5; input should be less than 1"),
+    ("sizing:\n  method: volatility_target\n", "sizing method 'volatility_target' needs 'target_risk' to be set"),
+    ("sizing:\n  method: kely\n", "sizing.method: got 'kely'"),
+    ("risk: {max_drawdown: 0.1}\nstrategies: []\n", "strategies: unknown key; a risk file holds only the 'risk:' and "
+                                                     "'sizing:' blocks"),
+    ("", "file is empty; add a 'risk:' block"),
+])
+def test_bad_risk_config_names_key_value_and_fix(tmp_path, capsys, text, message):
+    """--risk-config 文件有错：退出码 2，消息写明文件、键、值与修正，没有 traceback，不写日志库。"""
+    risk = tmp_path / "risk.yml"
+    risk.write_text(text, encoding="utf-8")
+    journal = tmp_path / "j.db"
+    code, _, err = backtest(capsys, "--strategy", "MACross", "--data", str(BTC_USDT_1M), "--risk-config", str(risk),
+                            "--journal", str(journal), "--no-plot")
+    assert code == 2, err
+    assert str(risk) in err and message in err and "Traceback" not in err
+    assert not journal.exists()
+
+
+def test_missing_risk_config_file_and_risk_config_with_config_are_user_errors(tmp_path, capsys):
+    """不存在的 --risk-config 文件：说明它该是什么；与 --config 同用：说明风控取自配置文件。"""
+    code, _, err = backtest(capsys, "--strategy", "MACross", "--data", str(BTC_USDT_1M), "--risk-config",
+                            str(tmp_path / "nope.yml"), "--no-plot", "--journal", str(tmp_path / "j.db"))
+    assert code == 2 and "nope.yml" in err and "file not found; --risk-config takes a YAML file" in err
+    config = tmp_path / "config.yml"
+    config.write_text("strategies:\n  - {name: a, symbol: BTC/USDT, class: MACross}\n", encoding="utf-8")
+    code, _, err = backtest(capsys, "--config", str(config), "--risk-config", str(config), "--no-plot",
+                            "--journal", str(tmp_path / "j.db"))
+    assert code == 2 and "the 'risk:' and 'sizing:' blocks come from" in err
+
+
+def test_config_risk_block_is_applied_by_the_backtester(tmp_path, capsys):
+    """--config 的 risk: 生效（不再提示“not applied”）：max_drawdown 0.1 在真实 BTC/USDT 上触发；--engine fast 报用户错误。"""
+    config = tmp_path / "config.yml"
+    config.write_text("risk:\n  max_drawdown: 0.1\nstrategies:\n  - {name: btc, symbol: BTC/USDT, class: MACross}\n",
+                      encoding="utf-8")
+    journal = tmp_path / "j.db"
+    code, out, err = backtest(capsys, "--config", str(config), "--data", f"BTC/USDT={BTC_USDT_1M}", "--no-plot",
+                              "--journal", str(journal))
+    assert code == 0, err
+    assert "not applied" not in err and "event path" in out and "circuit breaker at" in out
+    code, _, err = backtest(capsys, "--config", str(config), "--data", f"BTC/USDT={BTC_USDT_1M}", "--no-plot",
+                            "--engine", "fast", "--journal", str(journal))
+    assert code == 2 and "no risk limits" in err
+
+
+def test_config_kelly_sizing_stops_entering_once_the_instance_has_no_edge(tmp_path, capsys):
+    """sizing.method kelly（kelly_min_trades 5）：前 5 笔用回退比例 0.1；MACross 在这段行情上很快失去优势（凯利比例 <= 0），
+    之后每个开仓信号都以规则 sizing 被拒（原因写明胜率与盈亏比）；它只从自己的已平仓交易学习，不再交易就不会再改变主意。"""
+    config = tmp_path / "config.yml"
+    config.write_text("sizing: {method: kelly, kelly_min_trades: 5}\nstrategies:\n"
+                      "  - {name: btc, symbol: BTC/USDT, class: MACross}\n", encoding="utf-8")
+    out_json = tmp_path / "out.json"
+    code, out, err = backtest(capsys, "--config", str(config), "--data", f"BTC/USDT={BTC_USDT_1M}", "--no-plot",
+                              "--json", str(out_json), "--journal", str(tmp_path / "j.db"))
+    assert code == 0, err
+    payload = json.loads(out_json.read_text())
+    assert "event path" in out and "rejected orders by rule: sizing" in out
+    first = payload["rejections"][0]
+    assert first["rule"] == "sizing" and first["reason"].startswith("kelly sizing is 0: no edge in ")
+    assert {r["rule"] for r in payload["rejections"]} == {"sizing"}
+    notionals = [t["amount"] * t["entry_price"] for t in sorted(payload["trades"], key=lambda t: t["entry_time"])]
+    # 前 5 笔：权益（约 10000）的 10%；之后不超过上限 25%
+    assert all(n < 1_001 for n in notionals[:5]) and all(n < 2_501 for n in notionals)

@@ -6,6 +6,10 @@
   （没有信号、没有待成交订单、持仓没有止损止盈）；有状态策略每根 K 线调用 `on_data(df)`。
 - 快速路径（`run_fast_path`）：单个向量化实例时，整段历史在一次 numba 循环里模拟完（`fast.simulate`）。
 两条路径的交易与权益逐位相同（tests/backtest/test_paths_agree.py）。
+
+风控（`BacktestSettings.risk`，即 config 的 `risk:` 块）与有状态的仓位计算（kelly、volatility_target）只在逐事件路径上：
+每次运行新建一个 `RiskManager`（经 `backtest.risk.BacktestRisk` 接到经纪商的风控挂钩上），每根 K 线收盘用账户权益
+更新熔断；此时每个实例的每根 K 线都会被访问（不再跳过“什么都不会发生”的 K 线），熔断与 ATR 看到的 K 线与实盘引擎相同。
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from tradeterm.backtest.broker import Book, FeeSchedule, RiskCheck, SimulatedBroker, marked_open_trade
+from tradeterm.backtest.broker import Book, FeeSchedule, OrderRequest, RiskCheck, SimulatedBroker, marked_open_trade
 from tradeterm.backtest.fast import simulate
 from tradeterm.backtest.fills import REJECT_REASONS, MarketRules
 from tradeterm.backtest.results import (
-    EXIT_REASONS, BacktestResult, InstanceResult, LazyTrades, Rejection, Trade, pnl_curve,
+    EXIT_REASONS, BacktestResult, InstanceResult, LazyTrades, Rejection, RiskEvent, Trade, pnl_curve,
 )
-from tradeterm.backtest.sizing import ALL_IN, Sizer, SizingFunction
+from tradeterm.backtest.risk import BacktestRisk
+from tradeterm.backtest.sizing import ALL_IN, PositionSizer, Sizer, SizingFunction
 from tradeterm.config.markets import timeframe_ms
+from tradeterm.config.schema import RiskConfig
 from tradeterm.models import MarketType
 from tradeterm.strategy.base import SIGNAL_COLUMNS, Strategy
 
@@ -53,7 +59,9 @@ class InstanceSpec:
     strategy: Strategy                               # 已按参数创建好的策略实例
     data: pd.DataFrame                               # K 线表，列为 timestamp,open,high,low,close,volume
     rules: MarketRules = field(default_factory=MarketRules)  # 交易所下单规则；全 0 表示没有规则
-    sizer: SizingFunction = ALL_IN                   # 仓位函数，默认全仓
+    # 仓位计算：Sizer（无状态，快速路径可用）、KellySizer / VolatilityTargetSizer（有状态，逐事件路径）或任意函数；
+    # 每次运行每个实例取一份状态为空的副本，规格可以重复运行
+    sizer: SizingFunction | PositionSizer = ALL_IN
     trailing_stop: float = 0.0                       # 移动止损回撤比例，小数；0 表示不用
     budget: float | None = None                      # 报告用的分配资金，计价货币；None 为账户资金 / 实例数
 
@@ -64,15 +72,21 @@ class BacktestSettings:
 
     cash: float = 10_000.0                           # 账户初始资金，计价货币
     fees: FeeSchedule = field(default_factory=FeeSchedule)  # 费率与滑点
-    risk_check: RiskCheck | None = None              # 风控挂钩；None 表示不检查
+    risk: RiskConfig | None = None                   # config 的 risk 块；None 表示不启用风控（每次运行新建 RiskManager）
+    risk_check: RiskCheck | None = None              # 额外的自定义风控挂钩（在 risk 之后检查）；None 表示没有
     path: str = "auto"                               # auto、fast 或 event
     progress: ProgressFunction | None = None         # 进度回调（CLI 的进度条）
 
 
+def risk_enabled(settings: BacktestSettings) -> bool:
+    """是否配置了至少一条风控限制（全是 None 的 risk 块等于没有）。"""
+    return settings.risk is not None and bool(settings.risk.model_dump(exclude_none=True))
+
+
 def fast_path_possible(specs: list[InstanceSpec], settings: BacktestSettings) -> bool:
-    """能否走快速路径：单个向量化实例、内置仓位函数、没有风控挂钩。"""
+    """能否走快速路径：单个向量化实例、无状态的内置仓位函数（Sizer）、没有风控。"""
     return (len(specs) == 1 and specs[0].strategy.is_vectorized and isinstance(specs[0].sizer, Sizer)
-            and settings.risk_check is None)
+            and settings.risk_check is None and not risk_enabled(settings))
 
 
 def run_backtest(specs: list[InstanceSpec], settings: BacktestSettings | None = None) -> BacktestResult:
@@ -83,11 +97,11 @@ def run_backtest(specs: list[InstanceSpec], settings: BacktestSettings | None = 
     use_fast = settings.path == "fast" or (settings.path == "auto" and fast_path_possible(specs, settings))
     if use_fast:
         if not fast_path_possible(specs, settings):
-            raise ValueError("the fast path needs one vectorized strategy, a built-in Sizer and no risk check")
-        outcomes = [run_fast_path(specs[0], settings)]
+            raise ValueError("the fast path needs one vectorized strategy, a built-in Sizer and no risk limits")
+        outcomes, events = [run_fast_path(specs[0], settings)], []
     else:
-        outcomes = run_event_path(specs, settings)
-    return assemble_result(specs, settings, outcomes, "fast" if use_fast else "event")
+        outcomes, events = run_event_path_with_events(specs, settings)
+    return assemble_result(specs, settings, outcomes, "fast" if use_fast else "event", events)
 
 
 def _arrays(df: pd.DataFrame) -> tuple[np.ndarray, ...]:
@@ -170,11 +184,11 @@ class _Feed:
     """逐事件路径里一个实例的行情与策略：K 线数组（Python 列表，循环里取值快）与下一根要访问的 K 线。"""
 
     # 固定属性集合；各属性的含义与单位见 __init__
-    __slots__ = ("strategy", "book", "data", "ts", "ts_array", "close_array", "open", "high", "low", "close",
-                 "signal_rows", "cursor", "first_row")
+    __slots__ = ("strategy", "book", "data", "ts", "close_ts_array", "close_array", "open", "high", "low", "close",
+                 "signal_rows", "cursor", "first_row", "signal_start", "every_bar", "step")
 
-    def __init__(self, spec: InstanceSpec, book: Book):
-        """准备数组；向量化策略预先算好信号并找出有信号的行。"""
+    def __init__(self, spec: InstanceSpec, book: Book, every_bar: bool = False):
+        """准备数组；向量化策略预先算好信号并找出有信号的行。every_bar 为 True 时从第 0 根起每根都访问。"""
         ts, open_, high, low, close = _arrays(spec.data)
         # 策略实例
         self.strategy = spec.strategy
@@ -182,8 +196,10 @@ class _Feed:
         self.book = book
         # 原始 K 线表（有状态策略的 on_data 需要 DataFrame）
         self.data = spec.data
-        # 开盘时间数组，UTC 毫秒（标记价查找用）
-        self.ts_array = ts
+        # K 线周期，毫秒（收盘时间 = 开盘时间 + step）
+        self.step = timeframe_ms(self.strategy.timeframe)
+        # 收盘时间数组，UTC 毫秒（标记价查找用：只用已收盘的 K 线）
+        self.close_ts_array = ts + self.step
         # 收盘价数组，计价货币（标记价查找用）
         self.close_array = close
         # 开盘时间、开高低收的 Python 列表（循环里按行取值）
@@ -203,10 +219,18 @@ class _Feed:
             self.first_row = self.signal_rows[0] if self.signal_rows else len(self.ts)  # 第一个信号行
         else:
             self.first_row = max(self.strategy.warmup, 1) - 1  # 预热够了的第一行
+        # 第一根可能有信号的行（有状态策略在它之前不调用 on_data）
+        self.signal_start = self.first_row
+        # 每根 K 线都访问（风控要每根收盘的权益、volatility_target 要每根的 ATR）
+        self.every_bar = every_bar
+        if every_bar:
+            self.first_row = 0  # 从第一根起逐根访问
 
     def signals(self, row: int) -> list:
         """第 row 根收盘时的信号：向量化策略查表（没有信号的行不查），有状态策略调用 on_data（df 以这根结尾）。"""
         rows = self.signal_rows
+        if row < self.signal_start:
+            return []
         if rows is None:
             return self.strategy.on_data(self.data.iloc[: row + 1])
         while self.cursor < len(rows) and rows[self.cursor] < row:
@@ -218,23 +242,49 @@ class _Feed:
     def next_row(self, row: int, busy: bool) -> int:
         """下一根要访问的行：账本有事要做或是有状态策略时是下一根，否则跳到下一根有信号的行。"""
         rows = self.signal_rows
-        if busy or rows is None:
+        if busy or rows is None or self.every_bar:
             return row + 1
         while self.cursor < len(rows) and rows[self.cursor] <= row:
             self.cursor += 1
         return rows[self.cursor] if self.cursor < len(rows) else len(self.ts)
 
     def mark(self, ts: int) -> float:
-        """时刻 ts 的标记价：开盘时间早于 ts 的最后一根 K 线的收盘价（尚无则用第一根开盘价）。"""
-        row = int(np.searchsorted(self.ts_array, ts, side="left")) - 1
+        """时刻 ts 的标记价：收盘时间不晚于 ts 的最后一根 K 线的收盘价（尚无则用第一根开盘价）。
+
+        按收盘时间找，周期不同的实例互相标记时才不会看到尚未收盘的 K 线（1m 实例在 00:03 成交时，
+        5m 实例 00:00 开盘的那根要到 00:05 才收盘，用的是 23:55 那根的收盘价）；周期相同时与“开盘早于 ts”相同。"""
+        row = int(np.searchsorted(self.close_ts_array, ts, side="right")) - 1
         return float(self.close_array[row]) if row >= 0 else self.open[0]
 
 
 def run_event_path(specs: list[InstanceSpec], settings: BacktestSettings) -> list["PathOutcome"]:
-    """逐事件回测：全部实例按 (K 线开盘时间, 实例顺序) 排队，经纪商处理成交，收盘时收集信号。"""
+    """逐事件回测，只返回各实例的产出（风控事件见 run_event_path_with_events）。"""
+    return run_event_path_with_events(specs, settings)[0]
+
+
+def _risk_check(settings: BacktestSettings, risk: BacktestRisk | None) -> RiskCheck | None:
+    """经纪商的风控挂钩：先 config 的风控规则，再自定义挂钩；都没有时为 None（不构造请求，省时间）。"""
+    custom = settings.risk_check
+    if risk is None or custom is None:
+        return risk.check if risk is not None else custom
+
+    def both(request: OrderRequest) -> tuple[str, str] | None:
+        """两道检查，第一道拒绝即返回。"""
+        return risk.check(request) or custom(request)
+
+    return both
+
+
+def run_event_path_with_events(specs: list[InstanceSpec], settings: BacktestSettings,
+                               ) -> tuple[list["PathOutcome"], list[RiskEvent]]:
+    """逐事件回测：全部实例按 (K 线开盘时间, 实例顺序) 排队，经纪商处理成交，收盘时收集信号。
+
+    配置了风控时，每根 K 线收盘的账户权益更新熔断（在下一根开盘成交之前，见 _flush_equity）；返回各实例产出与熔断事件。"""
+    market_type = specs[0].strategy.market_type if specs else MarketType.SPOT
+    risk = BacktestRisk(settings.risk, market_type) if risk_enabled(settings) else None
     feeds_by_book: dict[int, _Feed] = {}
     broker = SimulatedBroker(
-        settings.cash, settings.fees, risk_check=settings.risk_check,
+        settings.cash, settings.fees, risk_check=_risk_check(settings, risk),
         mark=lambda book, ts: feeds_by_book[id(book)].mark(ts),
         on_fill=lambda book, fill: feeds_by_book[id(book)].strategy.on_order_fill(fill),
     )
@@ -242,9 +292,12 @@ def run_event_path(specs: list[InstanceSpec], settings: BacktestSettings) -> lis
     for spec in specs:
         book = broker.add_book(Book(spec.strategy.name, spec.strategy.symbol, allow_short=_allow_short(spec.strategy),
                                     rules=spec.rules, sizer=spec.sizer, trailing_stop=spec.trailing_stop))
-        feed = _Feed(spec, book)
+        feed = _Feed(spec, book, every_bar=risk is not None or book.sizer.needs_bars)
         feeds_by_book[id(book)] = feed
         feeds.append(feed)
+    events: list[RiskEvent] = []
+    # 待做的熔断更新：收盘时间 X（UTC 毫秒）-> 那根 K 线的开盘时间；开盘时间早于 X 的 K 线全部处理完才做（见 _flush_equity）
+    pending: dict[int, int] = {}
     total = sum(len(f.ts) for f in feeds)
     queue = [(f.ts[f.first_row], k, f.first_row) for k, f in enumerate(feeds) if f.first_row < len(f.ts)]
     heapq.heapify(queue)
@@ -253,13 +306,18 @@ def run_event_path(specs: list[InstanceSpec], settings: BacktestSettings) -> lis
     reached = [0] * len(feeds)
     while queue:
         ts, k, row = heapq.heappop(queue)
+        if pending:
+            events += _flush_equity(risk, broker, pending, ts)
         feed = feeds[k]
         book = feed.book
         broker.on_bar(book, row, ts, feed.open[row], feed.high[row], feed.low[row])
         signals = feed.signals(row)
         if signals:
-            broker.submit(book, signals)
-        broker.on_close(book, feed.high[row], feed.low[row])
+            broker.submit(book, signals, feed.close[row])
+        broker.on_close(book, feed.high[row], feed.low[row], feed.close[row])
+        if risk is not None:
+            # 同一收盘时间取最晚的开盘时间（最短周期那根），与引擎按最新 K 线记权益一致
+            pending[ts + feed.step] = max(pending.get(ts + feed.step, ts), ts)
         following = feed.next_row(row, broker.has_work(book))
         if following < len(feed.ts):
             heapq.heappush(queue, (feed.ts[following], k, following))
@@ -267,6 +325,8 @@ def run_event_path(specs: list[InstanceSpec], settings: BacktestSettings) -> lis
         reached[k] = row + 1
         if settings.progress is not None and visits % PROGRESS_EVERY == 0:
             settings.progress(sum(reached), total)
+    if pending:
+        events += _flush_equity(risk, broker, pending, None)
     outcomes = []
     for feed in feeds:
         last = len(feed.ts) - 1
@@ -277,14 +337,28 @@ def run_event_path(specs: list[InstanceSpec], settings: BacktestSettings) -> lis
         outcomes.append(PathOutcome(trades, list(feed.book.rejections)))
     if settings.progress is not None:
         settings.progress(total, total)
-    return outcomes
+    return outcomes, events
+
+
+def _flush_equity(risk: BacktestRisk, broker: SimulatedBroker, pending: dict[int, int],
+                  until: int | None) -> list[RiskEvent]:
+    """做完收盘时间 <= until（None 为全部）的熔断更新：权益按收盘时间 X 标记（只用已收盘的 K 线），
+    时间记那根 K 线的开盘时间（与交易引擎的权益采样相同）。
+
+    为什么推迟到下一根开盘之前才做：多个实例、周期不同时，队列按开盘时间处理，5m 的 K 线先于它期间的 1m K 线被处理；
+    若在它“收盘”时立即更新，熔断会用到还没处理的 1m 成交与价格。等开盘时间早于 X 的 K 线都处理完（即队列弹出
+    开盘时间 >= X 的 K 线之前）再更新，熔断只看到 X 时刻已经发生的事；单个实例时与收盘后立即更新完全相同。"""
+    events: list[RiskEvent] = []
+    for close_ts in sorted(x for x in pending if until is None or x <= until):
+        events += risk.on_equity(pending.pop(close_ts), broker.equity(close_ts))
+    return events
 
 
 # ---- 组装结果 ----------------------------------------------------------------------------
 
 
 def assemble_result(specs: list[InstanceSpec], settings: BacktestSettings, outcomes: list["PathOutcome"],
-                    path: str) -> BacktestResult:
+                    path: str, risk_events: list[RiskEvent] | None = None) -> BacktestResult:
     """由各实例的交易重建权益曲线：实例权益 = 分配资金 + 盈亏曲线；组合权益 = 初始资金 + 各实例盈亏之和
     （时间轴与对齐方式见 portfolio_curve）。"""
     instances = []
@@ -300,7 +374,7 @@ def assemble_result(specs: list[InstanceSpec], settings: BacktestSettings, outco
     timestamps, equity = portfolio_curve(instances, settings.cash)
     timeframe = min((r.timeframe for r in instances), key=timeframe_ms) if instances else "1m"
     return BacktestResult(starting_cash=settings.cash, timeframe=timeframe, timestamps=timestamps, equity=equity,
-                          instances=instances)
+                          instances=instances, risk_events=list(risk_events or []))
 
 
 def portfolio_curve(instances: list[InstanceResult], cash: float) -> tuple[np.ndarray, np.ndarray]:
@@ -332,5 +406,5 @@ def portfolio_curve(instances: list[InstanceResult], cash: float) -> tuple[np.nd
     return timestamps, equity
 
 
-__all__ = ["InstanceSpec", "BacktestSettings", "run_backtest", "run_event_path", "run_fast_path",
-           "fast_path_possible", "assemble_result", "EXIT_REASONS"]
+__all__ = ["InstanceSpec", "BacktestSettings", "run_backtest", "run_event_path", "run_event_path_with_events",
+           "run_fast_path", "fast_path_possible", "risk_enabled", "assemble_result", "EXIT_REASONS"]

@@ -112,14 +112,30 @@ class LazyTrades(Sequence):
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """一次被拒绝的下单（取整后数量为 0、低于最小数量/名义金额、资金不足或风控拒绝）。"""
+    """一次被拒绝的下单（取整后数量为 0、低于最小数量/名义金额、资金不足、仓位为 0 或风控拒绝）。"""
 
     instance: str  # 策略实例名
     ts: int        # 本应成交的 K 线开盘时间，UTC 毫秒
     side: int      # 方向：+1 买、-1 卖
     amount: float  # 取整后的数量，基础货币
     price: float   # 本应成交的价格，计价货币
-    reason: str    # 拒绝原因（英文）
+    reason: str    # 拒绝原因（英文，含数值与上限）
+    # 触发的规则：exchange_rules（交易所下单规则）、sizing（仓位为 0）或风控规则名（与 config 的 risk 键同名）
+    rule: str = "exchange_rules"
+
+    def to_dict(self) -> dict:
+        """导出为 JSON 友好的字典（时间为毫秒；写入 JSON 输出与日志库的 events 表）。"""
+        return {"instance": self.instance, "ts": self.ts, "side": "buy" if self.side > 0 else "sell",
+                "amount": self.amount, "price": self.price, "rule": self.rule, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEvent:
+    """回测中风控的一次状态变化（目前是熔断触发），写入结果与日志库的 events 表（kind = breaker）。"""
+
+    ts: int        # 触发时那根 K 线的开盘时间，UTC 毫秒（权益取自它的收盘）
+    rule: str      # 熔断名：max_drawdown 或 daily_loss
+    message: str   # 英文说明，含当时的回撤/亏损与上限
 
 
 @dataclass
@@ -153,6 +169,12 @@ class BacktestResult:
     timestamps: np.ndarray           # 组合时间轴（开盘时间，UTC 毫秒）：单实例时为它的 K 线；多实例时为最短周期的等距网格
     equity: np.ndarray               # 组合权益曲线，计价货币（各实例盈亏按收盘时间向前填充后相加，再加初始资金）
     instances: list[InstanceResult]  # 每个实例的结果，顺序同配置
+    risk_events: list[RiskEvent] = field(default_factory=list)  # 熔断触发等风控事件，按时间排序
+
+    @property
+    def rejections(self) -> list[Rejection]:
+        """全部实例被拒绝的下单，按时间排序。"""
+        return sorted((j for r in self.instances for j in r.rejections), key=lambda j: (j.ts, j.instance))
 
     @property
     def trades(self) -> list[Trade]:

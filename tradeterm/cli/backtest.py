@@ -3,9 +3,11 @@
 两种用法：
 - 单策略：`tradeterm backtest --strategy MACross --data FILE.csv --symbol BTC/USDT --timeframe 1m [--param k=v ...]`；
   没有交易所规则（除非给了 --exchange 或 --markets），默认全仓（含手续费）。
-- 配置：`tradeterm backtest --config config.yml [--data BTC/USDT=FILE.csv ...]`；费率、滑点、仓位、交易所与日志库
-  都取自配置；没有给 CSV 的交易对用带种子的合成行情（--bars 根，种子由交易对名决定，可复现）。
-打印指标表（组合与每个实例），除非 --no-plot 还画价格/权益/回撤图；每次运行都写进 SQLite 日志库。
+- 配置：`tradeterm backtest --config config.yml [--data BTC/USDT=FILE.csv ...]`；费率、滑点、仓位、风控、交易所与
+  日志库都取自配置；没有给 CSV 的交易对用带种子的合成行情（--bars 根，种子由交易对名决定，可复现）。
+单策略模式用 `--risk-config FILE.yml`（只有 risk: 与 sizing: 两块，结构同 config.yml）加上风控与仓位。
+打印指标表（组合与每个实例）、熔断与按规则统计的拒绝，除非 --no-plot 还画价格/权益/回撤图；每次运行都写进 SQLite
+日志库（被拒绝的下单与熔断写进 events 表）。
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tradeterm.backtest.markets import resolve_rules
 from tradeterm.backtest.results import BacktestResult
 from tradeterm.backtest.sizing import ALL_IN, sizer_from_config
 from tradeterm.config import load_config, normalize_symbol, timeframe_ms
+from tradeterm.config.loader import load_risk_file
 from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS
 from tradeterm.data.csv import load_ohlcv_csv
 from tradeterm.data.synthetic import synthetic_ohlcv
@@ -79,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "(binance BTC/USDT, ETH/USDT); other symbols need --markets")
     parser.add_argument("--markets", metavar="FILE.json", type=Path,
                         help="JSON of ccxt markets (symbol -> market) for tick/step/min-notional rules")
+    parser.add_argument("--risk-config", metavar="FILE.yml", type=Path,
+                        help="YAML file with a 'risk:' block (limits and circuit breakers) and/or a 'sizing:' block, "
+                             "same keys as config.yml; single-strategy mode (with --config they come from the config)")
     parser.add_argument("--trailing-stop", type=float, default=0.0, metavar="FRACTION",
                         help="trailing stop distance as a fraction of the best price (e.g. 0.02 = 2%%); 0 = off")
     parser.add_argument("--bars", type=int, default=DEFAULT_SYNTHETIC_BARS,
@@ -103,8 +109,9 @@ def run_command(args: argparse.Namespace) -> int:
                          "(not both, not neither)")
     specs, settings, journal, described = (_from_config(args) if args.config else _from_flags(args))
     if settings.path == "fast" and not fast_path_possible(specs, settings):
-        raise UsageError("--engine fast: the fast path runs one vectorized strategy with built-in sizing; "
-                         "use --engine auto or --engine event for this run")
+        raise UsageError("--engine fast: the fast path runs one vectorized strategy with all_in, fixed_fraction, "
+                         "fixed_notional or equal_weight sizing and no risk limits; use --engine auto or "
+                         "--engine event for this run")
     result = run_backtest(specs, settings)
     metrics = result_metrics(result)
     print(_summary(result, metrics))
@@ -131,6 +138,7 @@ def _from_flags(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestS
     timeframe = _timeframe(args.timeframe)
     params = dict(parse_param_text(text) for text in args.param)
     market_type = MarketType(args.market_type or MarketType.SPOT.value)
+    risk_file = load_risk_file(args.risk_config) if args.risk_config else None
     strategy = build_strategy(load_strategy_class(args.strategy), params, symbol=symbol, timeframe=timeframe,
                               market_type=market_type)
     data = _load_csv(Path(args.data[0]), timeframe)
@@ -139,9 +147,12 @@ def _from_flags(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestS
     _check_rate("--fee", fee)
     settings = BacktestSettings(cash=_cash(args.cash, 10_000.0),
                                 fees=FeeSchedule(fee, fee, _slippage(args.slippage_bps, 0.0)),
-                                path=args.engine, progress=_progress_bar())
-    spec = InstanceSpec(strategy, data, rules=rules, sizer=ALL_IN, trailing_stop=_trail(args.trailing_stop))
-    described = _describe(settings, [spec], {symbol: str(args.data[0])}, args.exchange, args.markets)
+                                risk=risk_file.risk if risk_file else None, path=args.engine, progress=_progress_bar())
+    sizing = risk_file.sizing if risk_file else None
+    sizer = sizer_from_config(sizing, 1) if sizing else ALL_IN
+    spec = InstanceSpec(strategy, data, rules=rules, sizer=sizer, trailing_stop=_trail(args.trailing_stop))
+    described = _describe(settings, [spec], {symbol: str(args.data[0])}, args.exchange, args.markets,
+                          [sizing.model_dump() if sizing else {"method": "all_in"}])
     return [spec], settings, args.journal or DEFAULT_JOURNAL, described
 
 
@@ -152,6 +163,9 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
     """由 config.yml 准备全部启用的实例：一个共享账户；费率、仓位、交易所规则来自配置。"""
     if args.param:
         raise UsageError("--param: with --config, set parameters under strategies[].params in the config file")
+    if args.risk_config:
+        raise UsageError(f"--risk-config {args.risk_config}: with --config, the 'risk:' and 'sizing:' blocks come from "
+                         f"{args.config}; edit them there (or drop --config and use --strategy/--data)")
     config = load_config(args.config)
     instances = [i for i in config.strategies if i.enabled]
     if not instances:
@@ -172,6 +186,7 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
     starts = [int(frame["timestamp"].iloc[0]) for frame in frames.values()]
     origin = {"start_ts": min(starts)} if starts else {}
     specs = []
+    sizings = []
     for instance in instances:
         key = (instance.symbol, instance.interval)
         if key not in frames:
@@ -181,7 +196,9 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
         cls = load_strategy_class(instance.class_name, config.plugin_dirs())
         strategy = build_strategy(cls, instance.params, name=instance.name, symbol=instance.symbol,
                                   timeframe=instance.interval, market_type=market_type)
-        sizer = sizer_from_config(instance.sizing or config.sizing, len(instances), str(args.config))
+        sizing = instance.sizing or config.sizing
+        sizings.append(sizing.model_dump())
+        sizer = sizer_from_config(sizing, len(instances), str(args.config))
         rules = resolve_rules(instance.symbol, exchange, args.markets, origin=exchange_origin)
         specs.append(InstanceSpec(strategy, frames[key], rules=rules, sizer=sizer,
                                   trailing_stop=_trail(args.trailing_stop)))
@@ -190,11 +207,9 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
     maker, taker = (fees.maker, fees.taker) if args.fee is None else (args.fee, args.fee)
     _check_rate("--fee", taker)
     settings = BacktestSettings(cash=_cash(args.cash, config.account.starting_cash),
-                                fees=FeeSchedule(maker, taker, slippage), path=args.engine, progress=_progress_bar())
-    described = _describe(settings, specs, sources, exchange, args.markets)
-    if config.risk.model_dump(exclude_none=True):
-        # 风控挂钩（BacktestSettings.risk_check）已就位，但 RiskManager 接入回测属于引擎的后续工作；如实告知用户
-        print(f"note: the 'risk:' limits in {args.config} are not applied by the backtester yet", file=sys.stderr)
+                                fees=FeeSchedule(maker, taker, slippage), risk=config.risk, path=args.engine,
+                                progress=_progress_bar())
+    described = _describe(settings, specs, sources, exchange, args.markets, sizings)
     return specs, settings, args.journal or config.journal_path(), described
 
 
@@ -270,17 +285,18 @@ def _load_csv(path: Path, timeframe: str) -> pd.DataFrame:
 
 
 def _describe(settings: BacktestSettings, specs: list[InstanceSpec], sources: dict[str, str],
-              exchange: str | None, markets: Path | None) -> dict:
-    """写进日志库 runs.settings 的运行设置。"""
+              exchange: str | None, markets: Path | None, sizings: list[dict]) -> dict:
+    """写进日志库 runs.settings 的运行设置（含生效的风控限制与每个实例的仓位计算）。"""
     return {
         "cash": settings.cash, "maker_fee": settings.fees.maker, "taker_fee": settings.fees.taker,
         "slippage_bps": settings.fees.slippage_bps, "data": sources, "exchange": exchange,
         "markets": str(markets) if markets else None, "engine": settings.path,
+        "risk": settings.risk.model_dump(exclude_none=True) if settings.risk else {},
         "instances": [{"name": s.strategy.name, "strategy": s.strategy.describe(), "symbol": s.strategy.symbol,
                        "timeframe": s.strategy.timeframe, "market_type": s.strategy.market_type.value,
                        "rules": {"price_tick": s.rules.price_tick, "amount_step": s.rules.amount_step,
                                  "min_amount": s.rules.min_amount, "min_notional": s.rules.min_notional},
-                       "trailing_stop": s.trailing_stop} for s in specs],
+                       "sizing": sizing, "trailing_stop": s.trailing_stop} for s, sizing in zip(specs, sizings)],
     }
 
 
@@ -313,15 +329,33 @@ def _summary(result: BacktestResult, metrics: dict) -> str:
         lines.append(f"{r.name}: {r.strategy} on {r.symbol} {r.timeframe}, {len(r.timestamps):,} bars "
                      f"{first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M} UTC, {r.path} path, "
                      f"{len(r.rejections)} rejected order(s)")
-    return "\n".join([*lines, "", metrics_table(columns), ""])
+    return "\n".join([*lines, *_risk_lines(result), "", metrics_table(columns), ""])
+
+
+def _risk_lines(result: BacktestResult) -> list[str]:
+    """熔断触发（时间与说明）与按规则统计的拒绝次数；都没有时为空。"""
+    lines = []
+    for event in result.risk_events:
+        when = pd.to_datetime(event.ts, unit="ms", utc=True)
+        lines.append(f"circuit breaker at {when:%Y-%m-%d %H:%M} UTC: {event.message}; new entries blocked")
+    counts: dict[str, int] = {}
+    for rejection in result.rejections:
+        counts[rejection.rule] = counts.get(rejection.rule, 0) + 1
+    if counts:
+        listing = ", ".join(f"{rule} {count}" for rule, count in sorted(counts.items(), key=lambda kv: -kv[1]))
+        lines.append(f"rejected orders by rule: {listing} (each with its reason in the journal's events table)")
+    return lines
 
 
 def write_json(path: Path, result: BacktestResult, metrics: dict) -> None:
-    """写 JSON：{"metrics": 组合指标, "instances": 各实例指标, "trades": [...], "equity": [{ts, equity}]}。"""
+    """写 JSON：{"metrics": 组合指标, "instances": 各实例指标, "trades": [...], "rejections": [...],
+    "risk_events": [...], "equity": [{ts, equity}]}。"""
     payload = {
         "metrics": metrics["portfolio"],
         "instances": metrics["instances"],
         "trades": [t.to_dict() for t in result.trades],
+        "rejections": [j.to_dict() for j in result.rejections],
+        "risk_events": [{"ts": e.ts, "rule": e.rule, "message": e.message} for e in result.risk_events],
         "equity": [{"ts": ts, "equity": eq} for ts, eq in zip(result.timestamps.tolist(), result.equity.tolist())],
     }
     Path(path).write_text(json.dumps(json_safe(payload)), encoding="utf-8")

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from tradeterm.config.markets import quote_currency
-from tradeterm.config.schema import AppConfig, StrategyInstanceConfig
+from tradeterm.config.schema import AppConfig, RiskFileConfig, StrategyInstanceConfig
 from tradeterm.errors import ConfigError, StrategyError
 from tradeterm.strategy.loader import discover, load_strategy_class, param_problems, unknown_class_message
 from tradeterm.strategy.params import closest
@@ -36,6 +36,28 @@ def load_config(path: str | Path = DEFAULT_CONFIG, *, check_strategies: bool = T
         raise ConfigError(str(path), problems) from None
     config.base_dir = path.resolve().parent
     problems = cross_check(config, check_strategies=check_strategies)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return config
+
+
+def load_risk_file(path: str | Path) -> RiskFileConfig:
+    """读取并校验 `--risk-config` 文件（只有 risk: 与 sizing: 两个块）；有任何问题抛 ConfigError（逐条列出）。"""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(str(path), ["file not found; --risk-config takes a YAML file with a 'risk:' and/or a "
+                                      "'sizing:' block, e.g. risk: {max_drawdown: 0.2}"])
+    raw = _read_yaml(path)
+    allowed = set(RiskFileConfig.model_fields)
+    problems = [f"{key}: unknown key{closest(str(key), allowed)}; a risk file holds only the 'risk:' and 'sizing:' "
+                f"blocks (same keys as in config.yml)" for key in raw if key not in allowed]
+    if not raw:
+        problems.append("file is empty; add a 'risk:' block (e.g. risk: {max_drawdown: 0.2}) and/or a 'sizing:' block")
+    try:
+        config = RiskFileConfig.model_validate({k: v for k, v in raw.items() if k in allowed})
+    except ValidationError as exc:
+        # 位置与 config.yml 里相同（risk.xxx、sizing.xxx），所以沿用同一个格式化函数（含允许的键与拼写提示）
+        raise ConfigError(str(path), problems + [format_error(err) for err in exc.errors()]) from None
     if problems:
         raise ConfigError(str(path), problems)
     return config

@@ -132,6 +132,15 @@ class SizingConfig(Block):
         return self
 
 
+class RiskFileConfig(Block):
+    """`tradeterm backtest --risk-config FILE.yml` 的文件：只有 risk 与 sizing 两个块（结构与 config.yml 里的相同）。"""
+
+    # 风控限制（同 config.yml 的 risk 块）
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    # 仓位计算（同 config.yml 的 sizing 块）；不写时沿用命令行的默认（全仓）
+    sizing: SizingConfig | None = None
+
+
 class StrategyInstanceConfig(Block):
     """一个策略实例：交易对 x 策略类 x 周期，以及它的参数。"""
 

@@ -1,4 +1,8 @@
-"""把一次回测写进日志库：runs、run_instances、trades、equity 各一批插入，在一个事务里完成。"""
+"""把一次回测写进日志库：runs、run_instances、trades、equity、events 各一批插入，在一个事务里完成。
+
+events 表（第 2 版迁移建的，与交易引擎共用）记下每次被拒绝的下单（kind = rejection，负载含 instance、symbol、
+rule、reason、side、amount、price，键与引擎的拒绝事件一致）与每次熔断触发（kind = breaker，负载含 rule、message）。
+"""
 
 from __future__ import annotations
 
@@ -58,6 +62,19 @@ def record_backtest(path: str | Path, result: BacktestResult, metrics: dict, set
                     conn.executemany("INSERT INTO equity VALUES (?, ?, ?, ?)",
                                      zip([run_id] * len(r.timestamps), [r.name] * len(r.timestamps),
                                          r.timestamps.tolist(), r.equity.tolist()))
+            conn.executemany("INSERT INTO events (run_id, ts, kind, data) VALUES (?, ?, ?, ?)",
+                             _event_rows(run_id, result))
         return run_id
     finally:
         conn.close()
+
+
+def _event_rows(run_id: int, result: BacktestResult) -> list[tuple[int, int, str, str]]:
+    """events 表的行：被拒绝的下单与熔断触发，按时间排序（同一时刻熔断在前，它是随后拒绝的原因）。"""
+    symbols = {r.name: r.symbol for r in result.instances}
+    rows = [(run_id, e.ts, 0, "breaker", json.dumps({"rule": e.rule, "message": e.message}))
+            for e in result.risk_events]
+    rows += [(run_id, j.ts, 1, "rejection", json.dumps(json_safe({**j.to_dict(), "symbol": symbols.get(j.instance)})))
+             for j in result.rejections]
+    rows.sort(key=lambda row: (row[1], row[2]))
+    return [(run, ts, kind, data) for run, ts, _, kind, data in rows]

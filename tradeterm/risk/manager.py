@@ -89,14 +89,15 @@ class RiskManager:
         """一键停止：之后只放行减仓单（撤单、平仓与停止实例由引擎执行）。"""
         self.killed = True
 
-    def check(self, request: OrderRequest, account: AccountSnapshot) -> RiskDecision:
-        """检查一张订单请求；放行时记入频率统计。"""
+    def check(self, request: OrderRequest, account: AccountSnapshot, *, record: bool = True) -> RiskDecision:
+        """检查一张订单请求；放行且 record 为真时记入频率统计（record=False 只预览结论，如界面的下单确认）。"""
         for rule in (self._kill_switch, self._breakers, self._stale, self._price_band, self._order_notional,
                      self._position, self._exposure, self._rate, self._balance):
             decision = rule(request, account)
             if decision is not None:
                 return decision
-        self._recent_orders.append(request.ts)
+        if record:
+            self._recent_orders.append(request.ts)
         return RiskDecision.ok()
 
     # ---- 各条规则：通过返回 None，不通过返回拒绝结论 ----------------------------------------
