@@ -148,8 +148,12 @@ class CcxtBroker:
     def _parse(self, raw: dict[str, Any]) -> tuple[OrderUpdate, list[TradeReport]]:
         """ccxt 订单 -> (状态更新, 响应里带的成交)。"""
         order_id = str(raw.get("id"))
+        # Binance 下单响应里的 fills 没有成交时间（ccxt 给 None）：用订单的成交/更新时间（交易所时间）代替，
+        # 否则日志库的成交时间是 0，replay-check 无法把成交放到 K 线上
+        when = raw.get("lastTradeTimestamp") or raw.get("timestamp")
         trades = [TradeReport.from_ccxt({**t, "symbol": t.get("symbol") or raw["symbol"],
-                                         "side": t.get("side") or raw["side"]}, order_id)
+                                         "side": t.get("side") or raw["side"],
+                                         "timestamp": t.get("timestamp") or when}, order_id)
                   for t in raw.get("trades") or [] if t.get("id") is not None]
         return OrderUpdate.from_ccxt(raw), trades
 

@@ -19,6 +19,9 @@
 - balances_baseline：第一次运行开始时账户里已有的余额，对账时“交易所余额 = 基线 + 机器人持仓”。
 
 第 3 版：bars：引擎看到的每根已收盘 K 线（预热的历史与实时收盘的），`tradeterm replay-check` 用它们按同样的行情回测一次运行。
+
+第 4 版：orders.bar_ts：决定下这张单时本实例最后一根已收盘 K 线（交易所时间），replay-check 据此把实盘订单与回测信号逐根对上
+（不受下单延迟影响）。
 """
 
 from __future__ import annotations
@@ -158,6 +161,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             volume REAL NOT NULL,            -- 成交量，基础货币
             PRIMARY KEY (symbol, timeframe, ts)
         ) WITHOUT ROWID;
+    """),
+    (4, "the bar each order was decided on", """
+        -- 决定下单时本实例最后一根已收盘 K 线的开盘时间，UTC 毫秒（交易所时间）；手动单与旧订单为 NULL
+        ALTER TABLE orders ADD COLUMN bar_ts INTEGER;
     """),
 ]
 # 代码所知的最新表结构版本

@@ -23,7 +23,7 @@ from tradeterm.models import Fill, Order, OrderStatus, OrderType, Position, Side
 # orders 表的列（与 _order_row 的顺序一致）
 ORDER_COLUMNS = ("client_order_id", "run_id", "instance", "symbol", "side", "type", "amount", "price", "stop_price",
                  "status", "filled", "average_price", "exchange_order_id", "reduce_only", "reason", "created_ts",
-                 "updated_ts")
+                 "updated_ts", "bar_ts")
 # 非终态的订单状态（重启时要对账的订单）
 OPEN_STATUSES = tuple(s.value for s in OrderStatus if not s.is_final)
 
@@ -84,7 +84,7 @@ class TradeJournal:
         return (order.client_order_id, self.run_id, order.instance, order.symbol, order.side.value, order.type.value,
                 order.amount, order.price, order.stop_price, order.status.value, order.filled, order.average_price,
                 order.exchange_order_id, int(order.reduce_only), order.reason, order.created_ts,
-                order.updated_ts or order.created_ts)
+                order.updated_ts or order.created_ts, order.bar_ts)
 
     async def record_order(self, order: Order) -> None:
         """写入或更新一张订单并立即提交（下单前调用一次，之后每次状态变化再调用）。"""
@@ -176,7 +176,7 @@ class TradeJournal:
                      status=OrderStatus(values["status"]), filled=values["filled"],
                      average_price=values["average_price"], instance=values["instance"],
                      reduce_only=bool(values["reduce_only"]), created_ts=values["created_ts"],
-                     updated_ts=values["updated_ts"], reason=values["reason"])
+                     updated_ts=values["updated_ts"], reason=values["reason"], bar_ts=values["bar_ts"])
 
     async def open_orders(self) -> list[Order]:
         """全部非终态订单（按创建时间）。"""

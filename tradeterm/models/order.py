@@ -35,6 +35,9 @@ class Order:
     created_ts: int = 0                  # 创建时间，UTC 毫秒
     updated_ts: int = 0                  # 最后一次状态变化时间，UTC 毫秒
     reason: str = ""                     # 原因标签（来自信号，或风控/止损等）
+    # 决定下这张单时本实例最后一根已收盘 K 线的开盘时间，UTC 毫秒（交易所时间）：信号单为信号那根，
+    # 止损止盈单为触发前最后收盘的那根；手动单为 None。replay-check 用它把订单与回测的信号逐根对上
+    bar_ts: int | None = None
 
     @property
     def remaining(self) -> float:
