@@ -275,3 +275,24 @@ async def test_order_whose_outcome_stays_unknown_is_resolved_by_the_poller(start
         "the unknown order resolved as never sent")
     assert any("outcome unknown" in data for (data,) in journal_rows(handle, "SELECT data FROM events"))
     await wait_for(lambda: fills_count(handle) >= before + 2, 15, "trading goes on")
+
+
+async def test_volatility_target_and_kelly_sizers_work_in_the_engine(start_engine):
+    """引擎里的波动率目标仓位：ATR 从预热的 K 线就绪，开仓数量 = 权益 * target_risk / ATR（按步长取整、按现金封顶）；
+    凯利在不足 kelly_min_trades 笔交易时用 fraction。两个实例都真的下单成交。"""
+    from tradeterm.indicators import atr
+
+    vol = {**flip("vol_btc"), "sizing": {"method": "volatility_target", "target_risk": 0.001, "atr_period": 14}}
+    kelly = {**flip("kelly_eth", "ETH/USDT"), "sizing": {"method": "kelly", "fraction": 0.05, "kelly_min_trades": 50}}
+    handle = await start_engine([vol, kelly])
+    engine = handle.engine
+    await wait_for(lambda: journal_rows(handle, "SELECT COUNT(DISTINCT instance) FROM fills")[0][0] == 2, 20,
+                   "fills of both instances")
+    bot = engine.bots["vol_btc"]
+    window = engine.bots["vol_btc"].frame()
+    expected_atr = float(atr(window["high"], window["low"], window["close"], 14).iloc[-1])
+    sizer = engine._sizers["vol_btc"]
+    equity, price = 10_000.0, bot.mark
+    assert sizer.amount(equity, price, 0.001) == pytest.approx(min(equity * 0.001 / expected_atr,
+                                                                   equity / (price * 1.001)), rel=1e-9)
+    assert engine._sizers["kelly_eth"].amount(10_000.0, 100.0, 0.0) == pytest.approx(10_000 * 0.05 / 100.0)

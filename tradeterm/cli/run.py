@@ -1,6 +1,7 @@
 """`tradeterm run`（也是不带子命令时的默认）：按 config.yml 启动交易引擎，默认离线模拟盘（进程内沙盒交易所）。
 
-- 前台（默认）：引擎在本进程运行，事件逐行打印到终端（界面完成之前的控制台）；Ctrl-C 停止。
+- 前台（默认）：引擎在本进程运行。标准输入与输出都是终端时打开终端控制台（tradeterm/tui，InProcessClient；
+  退出控制台即停止引擎）；否则（管道、CI、测试）或给了 `--no-tui` 时，事件逐行打印到标准输出；Ctrl-C 停止。
 - `--headless`：同样运行引擎但不打印事件，另在日志库旁的 Unix 套接字上提供控制接口（令牌在 0600 的 .token 文件里），
   `tradeterm ctl ...`（以及之后的界面）可以随时连上、断开，机器人照常运行；SIGTERM / `ctl shutdown` 优雅退出。
 - `mode: live` 需要 `--live` 与终端上的确认短语（见 tradeterm/cli/live_guard.py）。
@@ -37,6 +38,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true",
                         help="run without a console and serve the control socket next to the journal "
                              "(steer it with 'tradeterm ctl')")
+    parser.add_argument("--no-tui", action="store_true",
+                        help="print events line by line instead of opening the terminal console "
+                             "(the default when stdin/stdout are not terminals)")
     parser.add_argument("--live", action="store_true",
                         help="allow real-money trading when config mode is 'live' (asks for a typed confirmation)")
     parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
@@ -60,7 +64,48 @@ def run_app(args: argparse.Namespace) -> int:
         print("config mode is 'backtest': run 'tradeterm backtest --config ...' for a backtest; "
               "starting paper trading instead")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return asyncio.run(serve(config, headless=args.headless, duration=getattr(args, "duration", None)))
+    duration = getattr(args, "duration", None)
+    if wants_tui(args):
+        return asyncio.run(serve_tui(config, duration=duration))
+    return asyncio.run(serve(config, headless=args.headless, duration=duration))
+
+
+def wants_tui(args: argparse.Namespace) -> bool:
+    """是否打开终端控制台：不是 headless、没给 --no-tui，且标准输入与输出都是终端。"""
+    if args.headless or getattr(args, "no_tui", False):
+        return False
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+async def serve_tui(config, *, duration: float | None) -> int:
+    """引擎在本进程运行，终端控制台经 InProcessClient 操控它；控制台退出（或 duration 秒、shutdown 命令）即停止引擎。"""
+    from tradeterm.cli.attach import log_to_file
+    from tradeterm.engine.client import InProcessClient
+    from tradeterm.engine.factory import open_engine
+    from tradeterm.tui.app import TradetermApp
+
+    log_to_file(config.journal_path().with_suffix(".log"))
+    handle = await open_engine(config)
+    app = TradetermApp(InProcessClient(handle.engine))
+    loop = asyncio.get_running_loop()
+    # 引擎自己停了（shutdown 命令）或到了 duration：关掉界面
+    watcher = asyncio.create_task(_exit_when_stopped(handle.engine, app))
+    timer = loop.call_later(duration, app.exit) if duration else None
+    try:
+        await app.run_async()
+    finally:
+        watcher.cancel()
+        if timer is not None:
+            timer.cancel()
+        await handle.close()
+    print("engine stopped; positions and open orders were left as they are", flush=True)
+    return 0
+
+
+async def _exit_when_stopped(engine, app) -> None:
+    """引擎停止时让界面退出。"""
+    await engine.stopped.wait()
+    app.exit()
 
 
 async def serve(config, *, headless: bool, duration: float | None) -> int:

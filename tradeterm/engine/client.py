@@ -10,6 +10,8 @@
 - `set_params`（instance=实例名, params={...}）：运行中修改参数（按类校验，非法参数报错、不生效）；
 - `cancel_order`（client_order_id=...）、`cancel_all`（instance=可选）：撤单；
 - `flatten`（instance=实例名）：撤掉该实例的挂单并市价平掉它的持仓；
+- `manual_order`（symbol=, side="buy"|"sell", amount= 或 notional=, type="market"|"limit", price=限价,
+  dry_run=False）：手动下单，经过与策略订单相同的规则与风控；dry_run=True 只返回风控预览、不下单；
 - `kill_switch`：撤掉全部挂单、平掉全部持仓、停止全部实例，之后风控只放行减仓单；
 - `shutdown`：优雅地停止引擎（只对 headless 引擎有意义；界面退出默认不停机器人）。
 命令的用户错误（未知实例、当前状态下不允许）以 UserError 抛出，消息为英文。
@@ -29,7 +31,7 @@ if TYPE_CHECKING:  # 只为类型标注；运行时不导入引擎，避免循�
 
 # 引擎接受的命令名（两种客户端共用，控制套接字据此拒绝未知命令）
 COMMANDS = ("pause", "resume", "stop", "start", "set_params", "cancel_order", "cancel_all", "flatten",
-            "kill_switch", "shutdown")
+            "manual_order", "kill_switch", "shutdown")
 
 
 class EngineClient(Protocol):

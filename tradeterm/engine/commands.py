@@ -9,7 +9,7 @@ from tradeterm.engine.client import COMMANDS
 from tradeterm.engine.events import EventKind
 from tradeterm.engine.instance import InstanceStatus
 from tradeterm.errors import UserError
-from tradeterm.models import Side
+from tradeterm.models import OrderType, Side
 
 if TYPE_CHECKING:  # 只为类型标注
     from tradeterm.engine.trader import TraderEngine
@@ -19,7 +19,8 @@ async def run_command(engine: "TraderEngine", name: str, args: dict[str, Any]) -
     """分派一个命令；未知命令或缺参数抛 UserError。"""
     handlers = {"pause": _state_change, "resume": _state_change, "stop": _state_change, "start": _state_change,
                 "set_params": _set_params, "cancel_order": _cancel_order, "cancel_all": _cancel_all,
-                "flatten": _flatten, "kill_switch": _kill_switch, "shutdown": _shutdown}
+                "flatten": _flatten, "manual_order": _manual_order, "kill_switch": _kill_switch,
+                "shutdown": _shutdown}
     if name not in COMMANDS:
         raise UserError(f"unknown command '{name}'; use one of {', '.join(COMMANDS)}")
     try:
@@ -73,6 +74,46 @@ async def _flatten(engine: "TraderEngine", name: str, instance: str) -> dict[str
     amount = bot.position.amount
     await engine._execute(bot, Intent(Side.SELL if amount > 0 else Side.BUY, False, "flatten"), None)
     return {"instance": instance, "closed": amount}
+
+
+async def _manual_order(engine: "TraderEngine", name: str, symbol: str, side: str, amount: float | None = None,
+                        notional: float | None = None, type: str = "market", price: float | None = None,
+                        dry_run: bool = False) -> dict[str, Any]:
+    """手动下单：amount（基础货币）与 notional（计价货币，按限价或最新价折成数量）二选一；dry_run 只预览风控。"""
+    from tradeterm.engine.trader import order_dict
+
+    symbols = list(dict.fromkeys(b.symbol for b in engine.bots.values()))
+    if symbol not in symbols:
+        raise UserError(f"unknown symbol '{symbol}' for a manual order; traded symbols: {', '.join(symbols) or 'none'}")
+    try:
+        order_side, order_type = Side(side), OrderType(type)
+    except ValueError:
+        raise UserError(f"bad side '{side}' or type '{type}': side is buy or sell, type is market or limit") from None
+    if order_type not in (OrderType.MARKET, OrderType.LIMIT):
+        raise UserError(f"manual orders are market or limit, not '{type}'")
+    if (amount is None) == (notional is None):
+        raise UserError("give exactly one of amount (base currency) or notional (quote currency)")
+    if order_type is OrderType.LIMIT and (price is None or price <= 0):
+        raise UserError("a limit order needs a positive price")
+    if order_type is OrderType.MARKET and price is not None:
+        raise UserError("price is only for limit orders; leave it empty for a market order")
+    reference = price or engine.mark_price(symbol)
+    if notional is not None:
+        if reference <= 0:
+            raise UserError(f"no price for {symbol} yet; give the amount instead of the notional")
+        amount = float(notional) / reference
+    if amount is None or amount <= 0:
+        raise UserError(f"amount must be positive, got {amount}")
+    request, decision = engine.check_manual(symbol, order_side, float(amount), order_type, price)
+    if request.amount <= 0:
+        raise UserError(f"amount {amount:g} rounds to zero at the market's step size")
+    preview = {"symbol": symbol, "side": order_side.value, "type": order_type.value, "amount": request.amount,
+               "price": price, "reference_price": reference, "notional": request.amount * reference,
+               "allowed": decision.allowed, "rule": decision.rule, "reason": decision.reason}
+    if dry_run:
+        return preview
+    order = await engine.submit_manual(symbol, order_side, request.amount, order_type, price)
+    return order_dict(order)
 
 
 async def _kill_switch(engine: "TraderEngine", name: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 class EventKind(str, Enum):
     """事件种类。"""
 
-    # 一根 K 线收盘（负载：symbol、timeframe、close）
+    # 一根 K 线收盘（负载：symbol、timeframe、ts、open、high、low、close、volume）
     BAR = "bar"
     # 最新报价（负载：symbol、last、bid、ask）
     QUOTE = "quote"

@@ -116,6 +116,9 @@ class TraderEngine:
         self._build_bots()
         await self.journal.start_run(self.mode, self.config.account.starting_cash, self.run_settings())
         await self.orders.load()
+        for fill in await self.journal.fills():  # 重启后凯利仓位仍记得实例过去的交易
+            if fill.instance in self._sizers:
+                self._sizers[fill.instance].on_fill(fill)
         self.broker.restore(list(self.orders.orders.values()), await self.journal.fills(),
                             self.config.account.starting_cash)
         await self._restore()
@@ -223,6 +226,7 @@ class TraderEngine:
             now = await self.market._exchange_now()
             history = await self.market.get_ohlcv(bot.symbol, bot.strategy.timeframe, since=now - bot.window * step)
             bot.load_history(history)
+            self._feed_sizer(bot, bot.bars.tolist())
             await self.journal.record_bars(bot.symbol, bot.strategy.timeframe, bot.bars.tolist())
             self.last_update_ms[bot.symbol] = wall_ms()
 
@@ -230,6 +234,8 @@ class TraderEngine:
 
     async def _feed(self, symbol: str, timeframe: str, bots: list[Bot]) -> None:
         """一个 (交易对, 周期) 的实时 K 线：更新标记价、检查止损止盈；收盘时交给各实例。"""
+        # 本订阅是否已收到过一根收盘的 K 线（第一根要在日志库里记下：replay-check 从它开始比较这个交易对）
+        live = False
         async for update in self.market.subscribe(symbol, timeframe):
             received = time.perf_counter()
             self.last_update_ms[symbol] = wall_ms()
@@ -240,6 +246,8 @@ class TraderEngine:
             if update.closed:
                 await self._fill_gap(symbol, timeframe, bots, update.ts)
                 row = [update.ts, update.open, update.high, update.low, update.close, update.volume]
+                # 熔断先按这根收盘的权益更新，再决定下单（与回测相同：触发那根之后不再开新仓）
+                tripped = self.risk.update_equity(update.ts, self.equity())
                 # 每个实例算完信号就同步备好订单（只有一个意图时，最常见），各实例的下单往返再并发进行：
                 # 一个实例的计算与网络往返都不拖慢下一个实例；有多个意图（合约反手：先平后开）的实例按顺序执行
                 sends = []
@@ -251,12 +259,27 @@ class TraderEngine:
                                      else self._submit(bot, order))
                     elif intents:
                         sends.append(self._execute_all(bot, intents, received))
-                await asyncio.gather(*sends)
-                # 下单之后再记 K 线，不占“收盘 -> 下单”的延迟
-                await self.journal.record_bars(symbol, timeframe, [row], live=True)
-                await self._sample_equity(update.ts)
+                try:
+                    await asyncio.gather(*sends)
+                finally:
+                    # 下单之后再记 K 线，不占“收盘 -> 下单”的延迟；下单出了意外（任务会被重启）这根 K 线也照样记下
+                    await self.journal.record_bars(symbol, timeframe, [row], live=True)
+                if not live:
+                    live = True
+                    await self._log_feed(f"feed {symbol} {timeframe} live", symbol=symbol, timeframe=timeframe,
+                                         first_live_bar_ts=update.ts)
+                self.publish(EventKind.BAR, symbol=symbol, timeframe=timeframe, ts=update.ts, open=update.open,
+                             high=update.high, low=update.low, close=update.close, volume=update.volume)
+                await self._sample_equity(update.ts, tripped=tripped)
             else:
                 self.publish(EventKind.QUOTE, symbol=symbol, last=update.close, ts_bar=update.ts)
+
+    def _feed_sizer(self, bot: Bot, rows: list[list[float]]) -> None:
+        """把已收盘的 K 线交给需要行情的仓位函数（波动率目标的 ATR），与回测逐根喂给它的方式相同。"""
+        sizer = self._sizers[bot.name]
+        if sizer.needs_bars:
+            for row in rows:
+                sizer.on_bar(row[2], row[3], row[4])
 
     async def _fill_gap(self, symbol: str, timeframe: str, bots: list[Bot], ts: int) -> None:
         """窗口的最后一根与这根收盘的 K 线之间缺了 K 线（预热之后、订阅之前收盘的）：用 REST 补进窗口（不据此交易）。"""
@@ -266,18 +289,33 @@ class TraderEngine:
         last = min((int(b.bars[-1, 0]) for b in bots if len(b.bars)), default=None)
         if last is None or ts <= last + step:
             return
+        # 会收 K 线却漏了 K 线的实例（停止的实例本来就不收 K 线，它们落下的不算缺口）
+        behind = [b.name for b in bots if b.state.receives_bars and len(b.bars) and b.bars[-1, 0] < ts - step]
         missing = await self.market.get_ohlcv(symbol, timeframe, since=last + step, until=ts)
         rows = missing[["timestamp", "open", "high", "low", "close", "volume"]].to_numpy(dtype=float).tolist()
         for row in rows:
             for bot in bots:
-                bot.add_bar(row)
+                if bot.add_bar(row):
+                    self._feed_sizer(bot, [row])
         await self.journal.record_bars(symbol, timeframe, rows)
+        gap = [int(r[0]) for r in rows if int(r[0]) < ts]
+        if behind and gap:
+            # 记下没有据以交易的 K 线：replay-check 据此解释回测在这些 K 线上的信号为什么实盘没有
+            await self._log_feed(f"feed {symbol} {timeframe} gap: {len(gap)} bar(s) filled from REST, not traded",
+                                 symbol=symbol, timeframe=timeframe, gap_first_ts=gap[0], gap_last_ts=gap[-1],
+                                 instances=behind)
+
+    async def _log_feed(self, message: str, **data: Any) -> None:
+        """行情订阅的一条日志事件（开始实时、缺口），同时写进日志库。"""
+        event = self.publish(EventKind.LOG, message=message, **data)
+        await self.journal.record_event(event.ts, event.kind.value, event.data)
 
     def _decide(self, bot: Bot, update: CandleUpdate) -> list[Intent]:
         """一根 K 线收盘：追加到窗口，问策略要信号，返回要执行的下单意图（暂停、出错、停止的实例返回空）。"""
-        if not bot.state.receives_bars or not bot.add_bar(
-                [update.ts, update.open, update.high, update.low, update.close, update.volume]):
+        row = [update.ts, update.open, update.high, update.low, update.close, update.volume]
+        if not bot.state.receives_bars or not bot.add_bar(row):
             return []
+        self._feed_sizer(bot, [row])
         try:
             signals = bot.signals()
         except Exception as exc:  # 策略代码的异常只影响这个实例
@@ -337,6 +375,8 @@ class TraderEngine:
         else:
             amount = abs(bot.position.amount)
         amount = round_amount(amount, rules.amount_step)
+        if intent.opening and amount == 0 and self._sizers[bot.name].zero_reason():
+            return "sizing", self._sizers[bot.name].zero_reason()  # 例如 ATR 还没有算出来、凯利没有优势
         code = order_reject_reason(amount, price, rules.min_amount, rules.min_notional)
         if code:
             return "exchange_rules", f"{REJECT_REASONS[code]}: amount={amount} price={price}"
@@ -347,7 +387,7 @@ class TraderEngine:
             return decision.rule, decision.reason
         order = Order(bot.symbol, intent.side, OrderType.MARKET, amount, instance=bot.name,
                       reduce_only=not intent.opening and self.market_type is MarketType.FUTURES, reason=intent.reason,
-                      created_ts=wall_ms())
+                      created_ts=wall_ms(), bar_ts=self._last_bar_ts(bot.name))
         if intent.opening:
             self._exits[order.client_order_id] = (intent.stop_loss, intent.take_profit)
         if received is not None:
@@ -369,25 +409,42 @@ class TraderEngine:
         return order
 
     async def _reject(self, instance: str, rule: str, reason: str) -> None:
-        """记一条拒绝：事件总线 + 日志库。"""
-        event = self.publish(EventKind.REJECTION, instance=instance, rule=rule, reason=reason)
+        """记一条拒绝：事件总线 + 日志库。bar_ts 是该实例此刻最后一根已收盘 K 线（交易所时间），
+        replay-check 用它把拒绝放到 K 线上（事件的 ts 是墙上时间，沙盒快速回放时与交易所时间相差很大）。"""
+        event = self.publish(EventKind.REJECTION, instance=instance, rule=rule, reason=reason,
+                             bar_ts=self._last_bar_ts(instance))
         await self.journal.record_event(event.ts, event.kind.value, event.data)
+
+    def _last_bar_ts(self, instance: str) -> int | None:
+        """实例窗口里最后一根已收盘 K 线的开盘时间，UTC 毫秒（交易所时间）；没有该实例或还没有 K 线时为 None。"""
+        bot = self.bots.get(instance)
+        return int(bot.bars[-1, 0]) if bot is not None and len(bot.bars) else None
 
     async def submit_manual(self, symbol: str, side: Side, amount: float, order_type: OrderType = OrderType.MARKET,
                             price: float | None = None, instance: str | None = None) -> Order:
         """手动下单（界面的下单框）：经过同样的规则与风控。"""
-        rules = self.rules.get(symbol) or self.broker.rules(symbol)
-        amount = round_amount(amount, rules.amount_step)
-        mark = next((b.mark for b in self.bots.values() if b.symbol == symbol), price or 0.0)
-        decision = self.risk.check(RiskRequest(symbol, side, amount, price or mark, wall_ms(), order_type, price,
-                                               fee_rate=self.config.fees.taker, instance=instance),
-                                   self.account_snapshot())
+        request, decision = self.check_manual(symbol, side, amount, order_type, price, instance, record=True)
         if not decision.allowed:
             await self._reject(instance or "", decision.rule, decision.reason)
             raise UserError(f"order refused by risk rule {decision.rule}: {decision.reason}")
-        order = Order(symbol, side, order_type, amount, price=price, instance=instance, reason="manual",
+        order = Order(symbol, side, order_type, request.amount, price=price, instance=instance, reason="manual",
                       created_ts=wall_ms())
         return await self.orders.submit(order)
+
+    def check_manual(self, symbol: str, side: Side, amount: float, order_type: OrderType = OrderType.MARKET,
+                     price: float | None = None, instance: str | None = None, *,
+                     record: bool = False) -> tuple[RiskRequest, RiskDecision]:
+        """手动订单的风控检查：(按步长取整后的请求, 结论)；record=False 时只预览，不计入下单频率。"""
+        rules = self.rules.get(symbol) or self.broker.rules(symbol)
+        amount = round_amount(amount, rules.amount_step)
+        mark = self.mark_price(symbol) or price or 0.0
+        request = RiskRequest(symbol, side, amount, price or mark, wall_ms(), order_type, price,
+                              fee_rate=self.config.fees.taker, instance=instance)
+        return request, self.risk.check(request, self.account_snapshot(), record=record)
+
+    def mark_price(self, symbol: str) -> float:
+        """交易对的最新价（任一交易它的实例的标记价），计价货币；没有实例交易它时为 0。"""
+        return next((b.mark for b in self.bots.values() if b.symbol == symbol and b.mark), 0.0)
 
     # ---- 回报 -------------------------------------------------------------------------------------
 
@@ -422,6 +479,7 @@ class TraderEngine:
         elif exits is not None:
             bot.stop_loss, bot.take_profit = exits
         await self.journal.save_position(bot.name, bot.position, bot.stop_loss, bot.take_profit)
+        self._sizers[bot.name].on_fill(fill)  # 凯利从实例自己的已平仓交易学习
         try:
             bot.strategy.on_order_fill(fill)
         except Exception as exc:  # 策略代码的异常只影响这个实例
@@ -469,6 +527,8 @@ class TraderEngine:
                     order.reason = f"{order.reason}; never reached the exchange"
                     await self.journal.record_order(order)
                     self._on_order(order)
+                    await self._reject(order.instance or "", "exchange",
+                                       f"order {order.client_order_id} never reached the exchange")
 
     # ---- 账户 -------------------------------------------------------------------------------------
 
@@ -500,15 +560,18 @@ class TraderEngine:
             positions[position.symbol] = positions.get(position.symbol, 0.0) + position.amount * mark
         return AccountSnapshot(self.equity(), self.cash(), positions, dict(self.last_update_ms))
 
-    async def _sample_equity(self, ts: int, force: bool = False) -> None:
-        """记一个账户权益采样（每根 K 线收盘一次、每笔成交一次），并更新熔断。"""
+    async def _sample_equity(self, ts: int, force: bool = False, tripped: list[str] | None = None) -> None:
+        """记一个账户权益采样（每根 K 线收盘一次、每笔成交一次），并更新熔断。
+
+        tripped 给出时熔断已在下单之前同步更新过（K 线收盘时：先更新熔断、再决定下单，与回测相同），这里只记账与发事件。"""
         if not force and ts <= self._last_equity_ts:
             return
         self._last_equity_ts = max(self._last_equity_ts, ts)
         equity = self.equity()
         await self.journal.record_equity("", ts, equity)
-        for message in self.risk.update_equity(ts, equity):
-            event = self.publish(EventKind.BREAKER, rule="circuit_breaker", message=message)
+        for message in (self.risk.update_equity(ts, equity) if tripped is None else tripped):
+            # 熔断说明以规则名开头（max_drawdown / daily_loss），与回测日志库里的 rule 一致
+            event = self.publish(EventKind.BREAKER, rule=message.split()[0], message=message)
             await self.journal.record_event(event.ts, event.kind.value, event.data)
         self.publish(EventKind.EQUITY, equity=equity, cash=self.cash(),
                      drawdown=self.risk.breakers.drawdown(equity))
@@ -531,11 +594,15 @@ class TraderEngine:
         await self._save_instance(bot)
 
     async def _save_instance(self, bot: Bot) -> None:
-        """把实例状态与参数写进日志库并发事件。"""
+        """把实例状态与参数写进日志库、记一条状态事件并发事件。
+
+        状态事件带 bar_ts（此刻最后一根已收盘 K 线，交易所时间）：replay-check 据此知道从哪根 K 线起实例暂停、停止或出错。"""
         await self.journal.save_instance(bot.name, bot.state.status.value,
                                          {"config": dict(self.config_params(bot.name)),
                                           "current": dict(bot.strategy.params)}, bot.state.error)
-        self.publish(EventKind.INSTANCE, instance=bot.name, status=bot.state.status.value, error=bot.state.error)
+        event = self.publish(EventKind.INSTANCE, instance=bot.name, status=bot.state.status.value,
+                             error=bot.state.error, bar_ts=self._last_bar_ts(bot.name))
+        await self.journal.record_event(event.ts, event.kind.value, event.data)
 
     # ---- 命令（EngineClient 调用） ----------------------------------------------------------------
 

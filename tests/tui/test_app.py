@@ -1,0 +1,198 @@
+"""用 Textual 的 Pilot 驱动真实界面，对着真实引擎与进程内沙盒：按键暂停/恢复实例、手动下单经确认到成交、
+一键停止平掉一切、帮助屏列出每个按键。
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from textual.widgets import Button, DataTable, Input, Select
+
+from tests.engine.conftest import flip, wait_for
+from tests.tui.frozen import FrozenClient
+from tradeterm.engine.client import InProcessClient
+from tradeterm.tui.app import TradetermApp
+from tradeterm.tui.screens.confirm import ConfirmScreen
+from tradeterm.tui.screens.help import KEYMAP, HelpScreen
+from tradeterm.tui.screens.main import MainScreen
+from tradeterm.tui.screens.order_entry import OrderEntryScreen
+from tradeterm.tui.screens.params import ParamsScreen
+
+# 测试终端的大小（列, 行）：控制台要在 100x30 上可用
+SIZE = (100, 30)
+
+
+async def until(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """一边让界面运行一边等 predicate() 为真（超时则失败）。"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def status(handle, name: str) -> str:
+    """引擎里实例的状态。"""
+    return handle.engine.bots[name].state.status.value
+
+
+async def test_keys_pause_and_resume_the_selected_instance(start_engine):
+    """选中第二个实例按 p：引擎里它变成 paused（第一个不受影响），表格显示 paused；再按 p 恢复 running。"""
+    handle = await start_engine([flip("flip_btc"), flip("flip_eth", "ETH/USDT")])
+    app = TradetermApp(InProcessClient(handle.engine), refresh_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#instances", DataTable)
+        await until(pilot, lambda: table.row_count == 2, what="instances in the table")
+        await pilot.press("down")
+        assert app.screen.selected_instance() == "flip_eth"
+        await pilot.press("p")
+        await until(pilot, lambda: status(handle, "flip_eth") == "paused", what="engine pauses flip_eth")
+        assert status(handle, "flip_btc") == "running"
+        await until(pilot, lambda: "paused" in str(table.get_row("flip_eth")), what="table shows paused")
+        await pilot.press("p")
+        await until(pilot, lambda: status(handle, "flip_eth") == "running", what="engine resumes flip_eth")
+        await pilot.press("s")  # s 停止，再按一次 s 启动
+        await until(pilot, lambda: status(handle, "flip_eth") == "stopped", what="engine stops flip_eth")
+        await until(pilot, lambda: "stopped" in str(table.get_row("flip_eth")), what="table shows stopped")
+        await pilot.press("s")
+        await until(pilot, lambda: status(handle, "flip_eth") == "running", what="engine starts flip_eth")
+
+
+async def test_manual_order_goes_through_review_and_confirmation_to_a_sandbox_fill(start_engine, exchange_view):
+    """o 打开下单框，按名义金额买 150 USDT 的 BTC；Review 弹出的确认框列出订单与风控结论；确认后沙盒成交。"""
+    handle = await start_engine([flip(period=1000)])  # Flip 几乎不交易：成交只来自手动单
+    engine = handle.engine
+    app = TradetermApp(InProcessClient(engine), refresh_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: engine.mark_price("BTC/USDT") > 0 and app.model.symbols(), what="a price")
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, OrderEntryScreen), what="order entry")
+        form = app.screen
+        assert form.query_one("#symbol", Select).value == "BTC/USDT"
+        await pilot.press(*"150")  # 焦点在数量框；默认按名义金额、市价买入
+        await pilot.click("#review")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        body = str(app.screen.query_one("#confirm-body").render())
+        assert "BUY" in body and "BTC/USDT" in body and "Risk checks: passed" in body and "Equity" in body
+        assert not engine.orders.orders  # 确认之前什么也没下
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="back to the main screen")
+        await until(pilot, lambda: engine.manual_positions.get("BTC/USDT") is not None
+                    and engine.manual_positions["BTC/USDT"].amount > 0, what="manual fill")
+        balance = await exchange_view.fetch_balance()
+        assert balance["total"]["BTC"] * engine.mark_price("BTC/USDT") == pytest.approx(150, rel=0.05)
+        await until(pilot, lambda: app.screen.query_one("#positions", DataTable).row_count == 1,
+                    what="the position in the table")
+
+
+async def test_order_entry_shows_form_errors_and_risk_refusals(start_engine):
+    """数量填错显示错误；超过单笔上限时预览就被风控拒绝，错误写在表单里，不弹确认、不下单。"""
+    handle = await start_engine([flip(period=1000)], risk={"max_order_notional": 100})
+    engine = handle.engine
+    app = TradetermApp(InProcessClient(engine), refresh_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: engine.mark_price("BTC/USDT") > 0 and app.model.symbols(), what="a price")
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, OrderEntryScreen), what="order entry")
+        await pilot.press(*"abc", "enter")
+        error = app.screen.query_one("#form-error")
+        assert "notional must be a number" in str(error.render())
+        app.screen.query_one("#size", Input).value = "500"
+        await pilot.click("#review")
+        await until(pilot, lambda: "max_order_notional" in str(error.render()), what="risk refusal")
+        assert isinstance(app.screen, OrderEntryScreen) and not engine.orders.orders
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_kill_switch_flattens_everything_and_stops_every_instance(start_engine):
+    """K 弹确认；确认后引擎撤单、平掉全部持仓、停止全部实例，横幅显示 KILL SWITCH。"""
+    handle = await start_engine([flip("flip_btc", period=2), flip("flip_eth", "ETH/USDT", period=2)])
+    engine = handle.engine
+    app = TradetermApp(InProcessClient(engine), refresh_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: any(b.position.amount for b in engine.bots.values()), 15, "an open position")
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="kill confirmation")
+        assert all(b.state.status.value == "running" for b in engine.bots.values())  # 确认前不动
+        await pilot.press("y")
+        await until(pilot, lambda: all(b.state.status.value == "stopped" for b in engine.bots.values()),
+                    what="every instance stopped")
+        await until(pilot, lambda: not engine.all_positions() and not engine.orders.open_orders(), 10,
+                    "no positions and no open orders")
+        await until(pilot, lambda: app.banner_info.killed, what="banner shows the kill switch")
+        assert "KILL SWITCH ENGAGED" in app.banner_info.text()
+
+
+async def test_help_screen_lists_every_binding():
+    """? 打开帮助屏：主屏与 App 的每个按键都在表里；Esc 关闭。"""
+    app = TradetermApp(FrozenClient())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = {key for _, key, _ in KEYMAP}
+        listed = " ".join(keys)
+        for binding in [*MainScreen.BINDINGS, *TradetermApp.BINDINGS]:
+            assert (binding.key_display or binding.key) in listed, binding
+        table = app.screen.query_one("#keys", DataTable)
+        assert table.row_count == len(KEYMAP)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_commands_need_confirmation_and_params_errors_are_shown(start_engine):
+    """c/C/f 只在确认后发命令（n 取消什么也不发）；e 改参数：非法值显示引擎的错误，合法值生效。"""
+    handle = await start_engine([flip()])
+    engine = handle.engine
+    app = TradetermApp(InProcessClient(engine), refresh_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.screen.query_one("#instances", DataTable).row_count == 1, what="instance")
+        await pilot.press("C")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("e")
+        assert isinstance(app.screen, ParamsScreen)
+        app.screen.query_one("#param-0", Input).value = "zero"
+        await pilot.click("#save")
+        await until(pilot, lambda: "period" in str(app.screen.query_one("#form-error").render()),
+                    what="the engine's error message")
+        assert engine.bots["flip_btc"].strategy.params["period"] == 4
+        app.screen.query_one("#param-0", Input).value = "6"
+        await pilot.click("#save")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen), what="params dialog closes")
+        assert engine.bots["flip_btc"].strategy.params["period"] == 6
+
+
+async def test_quit_asks_first_and_says_whether_the_engine_stops():
+    """q 弹确认：进程内说明会停止引擎，附着时说明引擎继续运行；n 取消，y 退出。"""
+    for attached, phrase in ((False, "STOPS THE ENGINE"), (True, "KEEP RUNNING")):
+        app = TradetermApp(FrozenClient(), attached=attached)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("q")
+            assert isinstance(app.screen, ConfirmScreen)
+            assert phrase in str(app.screen.query_one("#confirm-body").render())
+            await pilot.press("n")
+            assert isinstance(app.screen, MainScreen)
+            await pilot.press("q", "y")
+            await pilot.pause()
+        assert app.return_code == 0
+
+
+async def test_command_palette_offers_every_action():
+    """命令面板（Ctrl+P）里有控制台的每个动作；从面板选 Cancel all orders 也要先确认。"""
+    client = FrozenClient()
+    app = TradetermApp(client)
+    async with app.run_test(size=SIZE) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Pause / resume instance", "Manual order", "Kill switch", "Cancel all orders", "Help"):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"cancel all orders")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation from the palette")
+        await pilot.press("y")
+        await until(pilot, lambda: client.commands == [("cancel_all", {})], what="cancel_all sent")

@@ -1,0 +1,262 @@
+"""TradetermApp：终端控制台。经 EngineClient 与引擎交谈——事件向上（后台 worker 订阅 `client.events()`），
+快照每 0.5 秒拉一次（也是后台 worker），命令向下（`client.command`，同样在 worker 里发）。界面线程从不阻塞。
+
+- 进程内（`tradeterm run` 在终端上）：退出界面即停止引擎（确认框会说明）。
+- 附着（`tradeterm attach`）：退出界面只断开，headless 引擎与机器人照常运行；失联时横幅变色并每 2 秒重连。
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import deque
+from functools import partial
+from typing import Any, Callable, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from tradeterm.engine.client import EngineClient
+from tradeterm.engine.events import EventKind
+from tradeterm.errors import UserError
+from tradeterm.tui.model import ConsoleModel
+from tradeterm.tui.screens.confirm import ConfirmScreen
+from tradeterm.tui.screens.help import HelpScreen
+from tradeterm.tui.screens.main import MainScreen
+from tradeterm.tui.widgets.banner import BannerInfo
+
+# 快照刷新间隔，秒
+REFRESH_S = 0.5
+# 图表重画的最短间隔，秒（数据没变就不画）
+CHART_S = 1.0
+# 一次快照请求的最长等待，秒（附着时连接卡住也不会让刷新停摆）
+SNAPSHOT_TIMEOUT_S = 5.0
+# 日志窗格的写入间隔，秒（事件先积攒，再成批写入）
+LOG_FLUSH_S = 0.2
+# 等待写进日志窗格的行数上限（与日志窗格保留的行数相同）
+LOG_BACKLOG = 500
+# 事件流中断后重新订阅的间隔，秒
+EVENTS_RETRY_S = 2.0
+# 会改变表格内容的事件：收到时立刻拉一次快照，不等下一个刷新周期
+REFRESHING_KINDS = frozenset({EventKind.ORDER, EventKind.FILL, EventKind.INSTANCE, EventKind.BREAKER})
+# 命令面板里的动作：(标题, 说明, 主屏动作名)
+PALETTE_ACTIONS = (
+    ("Pause / resume instance", "Pause the selected instance, or resume it if paused (p)", "toggle_pause"),
+    ("Stop / start instance", "Stop the selected instance, or start it if stopped (s)", "toggle_stop"),
+    ("Flatten instance", "Cancel the selected instance's orders and close its position (f)", "flatten"),
+    ("Cancel selected order", "Cancel the order selected in the Open orders table (c)", "cancel_order"),
+    ("Cancel all orders", "Cancel every open order (C)", "cancel_all"),
+    ("Manual order", "Open the manual order entry (o)", "order_entry"),
+    ("Edit parameters", "Edit the parameters of the selected instance (e)", "edit_params"),
+    ("Kill switch", "Cancel all orders, flatten everything, stop every instance (K)", "kill_switch"),
+)
+
+
+class TradetermApp(App):
+    """tradeterm 的终端控制台。"""
+
+    # 全部样式在这个 CSS 文件里（代码里不写内联样式）
+    CSS_PATH = "app.tcss"
+    # 窗口标题
+    TITLE = "tradeterm"
+    # 全局按键：? 帮助、q 退出（Ctrl+Q 也走同一个带确认的退出）
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+    # 按终端宽度给屏幕加的类：窄（< 140 列）时持仓与挂单上下排，宽时左右排（见 app.tcss）
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    # 横幅状态（模式、交易所、连接）；每个屏幕的横幅跟随它变化
+    banner_info: reactive[BannerInfo] = reactive(BannerInfo())
+
+    def __init__(self, client: EngineClient, *, attached: bool = False, refresh_s: float = REFRESH_S,
+                 chart_s: float = CHART_S) -> None:
+        """client 为引擎客户端；attached 表示连的是 headless 引擎（退出不停引擎）；refresh_s/chart_s 为刷新间隔，秒。"""
+        super().__init__()
+        # 引擎客户端（进程内或控制套接字）
+        self.client = client
+        # 是否附着在 headless 引擎上
+        self.attached = attached
+        # 快照刷新间隔，秒
+        self.refresh_s = refresh_s
+        # 图表重画间隔，秒
+        self.chart_s = chart_s
+        # 界面的数据模型（快照 + 事件累积）
+        self.model = ConsoleModel()
+        # 主屏（默认屏幕，始终在屏幕栈最底层）
+        self._main = MainScreen()
+        # 是否有快照请求在路上（不叠加请求）
+        self._polling = False
+        # 待写进日志窗格的行：(UTC 毫秒, 说明)；满了丢最旧的
+        self._pending_log: deque[tuple[int, str]] = deque(maxlen=LOG_BACKLOG)
+        # 上一次快照请求期间又有人要求刷新：这次结束后立刻再拉一次
+        self._poll_again = False
+
+    # ---- 生命周期 ----------------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen:
+        """默认屏幕就是主屏。"""
+        return self._main
+
+    def on_mount(self) -> None:
+        """横幅先显示连接方式（模式与交易所等第一份快照）。"""
+        self.banner_info = BannerInfo(attached=self.attached)
+
+    def on_main_screen_ready(self) -> None:
+        """主屏挂载完毕：开始跟随事件、定时刷新快照、日志与图表。"""
+        self.run_worker(self._follow_events(), name="engine events", group="events", exclusive=True)
+        self.set_interval(self.refresh_s, self.request_refresh)
+        self.set_interval(self.chart_s, self._redraw_charts)
+        self.set_interval(LOG_FLUSH_S, self._flush_log)
+        self.request_refresh()
+
+    @property
+    def main_screen(self) -> MainScreen:
+        """主屏（屏幕栈的最底层）。"""
+        return self._main
+
+    @property
+    def _live(self) -> bool:
+        """主屏还在（退出过程中的定时器与 worker 不再碰界面）。"""
+        return self._main.is_attached and not self._exit
+
+    # ---- 数据 -------------------------------------------------------------------------------------
+
+    def request_refresh(self) -> None:
+        """在后台拉一次快照（已有请求在路上时，等它结束后再拉一次）。"""
+        if self._polling:
+            self._poll_again = True
+            return
+        self._polling = True
+        self.run_worker(self._poll_snapshot(), name="snapshot", group="snapshot")
+
+    async def _poll_snapshot(self) -> None:
+        """拉快照、更新模型与主屏；失败时把原因写进横幅。"""
+        try:
+            snapshot = await asyncio.wait_for(self.client.snapshot(), SNAPSHOT_TIMEOUT_S)
+        except (UserError, OSError, asyncio.TimeoutError) as exc:
+            self._set_connection_error(str(exc) or type(exc).__name__)
+            return
+        finally:
+            self._polling = False
+        self.model.apply_snapshot(snapshot)
+        if not self._live:
+            return
+        self.banner_info = dataclasses.replace(
+            self.banner_info, mode=snapshot.get("mode", "?"), exchange=snapshot.get("exchange", ""),
+            killed=bool(snapshot.get("account", {}).get("killed")), connection_error="")
+        self._on_main(partial(self.main_screen.refresh_view, self.model))
+        if self._poll_again:
+            self._poll_again = False
+            self.request_refresh()
+
+    async def _follow_events(self) -> None:
+        """订阅引擎事件直到界面退出；事件流中断（失联）时记下原因并稍后重新订阅。"""
+        while True:
+            try:
+                async for event in self.client.events():
+                    line = self.model.apply_event(event)
+                    if line is not None:
+                        self._pending_log.append((event.ts, line))
+                    if event.kind in REFRESHING_KINDS:
+                        self.request_refresh()
+            except (UserError, OSError) as exc:
+                self._set_connection_error(str(exc) or type(exc).__name__)
+            await asyncio.sleep(EVENTS_RETRY_S)
+
+    def _set_connection_error(self, message: str) -> None:
+        """横幅显示失联。"""
+        self.banner_info = dataclasses.replace(self.banner_info, connection_error=message, retry_s=EVENTS_RETRY_S)
+
+    def _on_main(self, update: Callable[[], None]) -> None:
+        """对主屏执行一次更新；主屏正在拆除（退出过程中窗格已被移除）时跳过。"""
+        try:
+            update()
+        except NoMatches:
+            if self._main.children:  # 窗格都在却找不到：是真错误
+                raise
+
+    def _flush_log(self) -> None:
+        """把积攒的日志行一次写进日志窗格（事件再多，日志窗格也只按固定节奏重绘）。"""
+        if self._pending_log and self._live:
+            lines = list(self._pending_log)
+            self._pending_log.clear()
+            self._on_main(partial(self.main_screen.add_log, lines))
+
+    def _redraw_charts(self) -> None:
+        """数据变了才重画图表。"""
+        if self.model.charts_dirty and self._live:
+            self.model.charts_dirty = False
+            self._on_main(partial(self.main_screen.refresh_charts, self.model))
+
+    # ---- 命令 -------------------------------------------------------------------------------------
+
+    async def call_engine(self, name: str, **args: Any) -> Any:
+        """发一个命令并返回结果；用户错误（含失联）抛 UserError。"""
+        try:
+            return await self.client.command(name, **args)
+        except OSError as exc:
+            raise UserError(f"the engine is not reachable: {exc}") from None
+
+    def send_command(self, name: str, description: str, **args: Any) -> None:
+        """在后台发命令；成功与失败都以通知显示，之后立刻刷新快照。"""
+        self.run_worker(self._send(name, description, args), name=f"command {name}", group="commands")
+
+    async def _send(self, name: str, description: str, args: dict[str, Any]) -> None:
+        """send_command 的后台部分。"""
+        try:
+            await self.call_engine(name, **args)
+        except UserError as exc:
+            self.notify(str(exc), title=f"{description} failed", severity="error", timeout=8)
+        else:
+            self.notify(f"{description}: done")
+        finally:
+            self.request_refresh()
+
+    def confirm_then(self, screen: ConfirmScreen, name: str, description: str, **args: Any) -> None:
+        """弹确认框，确认后才发命令。"""
+        def answered(yes: bool | None) -> None:
+            """确认框的回答。"""
+            if yes:
+                self.send_command(name, description, **args)
+        self.push_screen(screen, answered)
+
+    # ---- 全局动作 ---------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        """? ：帮助屏。"""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """q / Ctrl+Q：确认后退出；确认框说明退出是否会停止引擎。"""
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        if self.attached:
+            body = "Detach from the headless engine. The engine and its bots KEEP RUNNING."
+            title = "Quit the console?"
+        else:
+            body = ("The engine runs inside this process: quitting STOPS THE ENGINE.\n"
+                    "Positions and open orders stay as they are. "
+                    "Use 'tradeterm run --headless' + 'tradeterm attach' to keep bots running without a console.")
+            title = "Quit and stop the engine?"
+
+        def answered(yes: bool | None) -> None:
+            """确认后退出。"""
+            if yes:
+                self.exit()
+        self.push_screen(ConfirmScreen(title, body, "Quit"), answered)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """命令面板：Textual 自带的命令 + 控制台的每个动作。"""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "List every key (?)", self.action_help)
+        for title, help_text, action in PALETTE_ACTIONS:
+            yield SystemCommand(title, help_text, partial(self._run_main_action, action))
+
+    def _run_main_action(self, action: str) -> None:
+        """在主屏上执行一个动作（命令面板用）。"""
+        getattr(self.main_screen, f"action_{action}")()

@@ -1,0 +1,203 @@
+"""界面的数据模型：把引擎的快照与事件归并成界面要画的东西（报价与走势、K 线、成交标记、权益曲线、日志行）。
+
+纯 Python、无 I/O、不依赖 Textual：界面每 0.5 秒把最新快照交给 `apply_snapshot`，事件到达时交给 `apply_event`，
+各窗格再从这里取数据。所有序列都有上限，长时间运行内存不增长。
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradeterm.engine.events import Event, EventKind
+
+# 每个交易对保留的报价点数（迷你走势图用），个
+QUOTE_HISTORY = 120
+# 每个 (交易对, 周期) 保留的 K 线根数
+CANDLE_HISTORY = 240
+# 保留的成交条数（图上的买卖标记）
+FILL_HISTORY = 500
+# 保留的权益采样点数
+EQUITY_HISTORY = 2000
+# 写进日志窗格的事件种类
+LOGGED_KINDS = frozenset({EventKind.FILL, EventKind.SIGNAL, EventKind.REJECTION, EventKind.ERROR,
+                          EventKind.BREAKER, EventKind.INSTANCE, EventKind.LOG, EventKind.ORDER})
+# 迷你走势图的字符（由低到高）
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+
+
+@dataclass
+class Quote:
+    """一个交易对的报价状态。价格为计价货币。"""
+
+    symbol: str                                   # 交易对，如 BTC/USDT
+    last: float = 0.0                             # 最新价
+    first: float = 0.0                            # 界面启动后看到的第一个价格（涨跌幅的基准）
+    history: deque[float] = field(default_factory=lambda: deque(maxlen=QUOTE_HISTORY))  # 最近的价格序列
+
+    @property
+    def change(self) -> float:
+        """自启动以来的涨跌幅（小数，0.01 即 1%）；还没有价格时为 0。"""
+        return self.last / self.first - 1.0 if self.first else 0.0
+
+    def update(self, price: float) -> None:
+        """记一个新价格（非正数忽略）。"""
+        if price <= 0:
+            return
+        if not self.first:
+            self.first = price
+        self.last = price
+        self.history.append(price)
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """一根已收盘的 K 线。价格为计价货币。"""
+
+    ts: int          # 开盘时间，UTC 毫秒
+    open: float      # 开盘价
+    high: float      # 最高价
+    low: float       # 最低价
+    close: float     # 收盘价
+
+
+@dataclass(frozen=True, slots=True)
+class FillMark:
+    """图上的一个成交标记。"""
+
+    ts: int           # 成交时间（事件时间），UTC 毫秒
+    instance: str     # 实例名；手动单为空串
+    symbol: str       # 交易对
+    side: str         # buy 或 sell
+    price: float      # 成交价，计价货币
+    amount: float     # 成交数量，基础货币
+
+
+def sparkline(values: list[float] | deque[float], width: int) -> str:
+    """最近 width 个值的字符走势图；少于两个值时返回空串。"""
+    points = list(values)[-width:]
+    if len(points) < 2:
+        return ""
+    low, high = min(points), max(points)
+    span = high - low
+    if span <= 0:
+        return SPARK_CHARS[len(SPARK_CHARS) // 2] * len(points)
+    top = len(SPARK_CHARS) - 1
+    return "".join(SPARK_CHARS[round((p - low) / span * top)] for p in points)
+
+
+def describe_event(event: Event) -> str | None:
+    """日志窗格的一行（英文，不含时间）；不需要记的事件返回 None。"""
+    data = event.data
+    kind = event.kind
+    if kind not in LOGGED_KINDS:
+        return None
+    who = data.get("instance") or "manual"
+    if kind is EventKind.FILL:
+        return (f"FILL {who} {data.get('side', '').upper()} {data.get('amount', 0):.6g} {data.get('symbol', '')} "
+                f"@ {data.get('price', 0):,.2f}")
+    if kind is EventKind.SIGNAL:
+        action = ("open" if data.get("opening") else "close") + " " + str(data.get("side", ""))
+        acted = "" if data.get("acted", True) else " (not acted: instance not running)"
+        return f"SIGNAL {who} {action} {data.get('reason', '')}{acted}".rstrip()
+    if kind is EventKind.REJECTION:
+        return f"REJECTED {who} [{data.get('rule', '')}] {data.get('reason', '')}"
+    if kind is EventKind.ERROR:
+        return f"ERROR {who} {data.get('error', '')}"
+    if kind is EventKind.BREAKER:
+        return f"BREAKER [{data.get('rule', '')}] {data.get('message', '')}"
+    if kind is EventKind.INSTANCE:
+        error = f" ({data['error']})" if data.get("error") else ""
+        return f"INSTANCE {data.get('instance', '')} -> {data.get('status', '')}{error}"
+    if kind is EventKind.ORDER:
+        status = data.get("status", "")
+        if status in ("filled", "new", "open", "partially_filled"):
+            return None  # 成交另有 FILL 行；新单与部分成交太频繁
+        return (f"ORDER {who} {data.get('side', '')} {data.get('amount', 0):.6g} {data.get('symbol', '')} "
+                f"{data.get('type', '')} -> {status}")
+    return f"LOG {data.get('message', '')}"
+
+
+class ConsoleModel:
+    """界面的全部状态：最新快照 + 从事件累积的序列。"""
+
+    def __init__(self) -> None:
+        """空模型（还没有快照）。"""
+        # 最新的引擎快照（键见 EngineClient.snapshot）；None 表示还没拿到
+        self.snapshot: dict[str, Any] | None = None
+        # 交易对 -> 报价状态（按首次出现的顺序）
+        self.quotes: dict[str, Quote] = {}
+        # (交易对, 周期) -> 最近的已收盘 K 线
+        self.candles: dict[tuple[str, str], deque[Candle]] = {}
+        # 最近的成交标记
+        self.fills: deque[FillMark] = deque(maxlen=FILL_HISTORY)
+        # 权益采样：(UTC 毫秒, 权益)，权益为计价货币
+        self.equity: deque[tuple[int, float]] = deque(maxlen=EQUITY_HISTORY)
+        # 自上次画图以来图表数据是否变了（图表最多每秒重画一次，没变就不画）
+        self.charts_dirty = True
+        # 收到的事件总数，条
+        self.events_seen = 0
+
+    # ---- 输入 -------------------------------------------------------------------------------------
+
+    def apply_snapshot(self, snapshot: dict[str, Any]) -> None:
+        """记下新快照；实例的标记价也当作报价（没有报价事件时报价窗格仍有数据）。"""
+        self.snapshot = snapshot
+        for row in snapshot.get("instances", []):
+            quote = self.quote(row["symbol"])
+            if row.get("mark") and not quote.last:
+                quote.update(float(row["mark"]))
+        equity = snapshot.get("account", {}).get("equity")
+        if equity is not None and not self.equity:
+            self.equity.append((0, float(equity)))
+            self.charts_dirty = True
+
+    def apply_event(self, event: Event) -> str | None:
+        """归并一个事件；返回要写进日志窗格的一行（不需要时为 None）。"""
+        self.events_seen += 1
+        data = event.data
+        if event.kind is EventKind.QUOTE:
+            self.quote(data["symbol"]).update(float(data.get("last") or 0.0))
+        elif event.kind is EventKind.BAR:
+            key = (data["symbol"], data["timeframe"])
+            series = self.candles.setdefault(key, deque(maxlen=CANDLE_HISTORY))
+            series.append(Candle(int(data["ts"]), float(data["open"]), float(data["high"]), float(data["low"]),
+                                 float(data["close"])))
+            self.quote(data["symbol"]).update(float(data["close"]))
+            self.charts_dirty = True
+        elif event.kind is EventKind.FILL:
+            self.fills.append(FillMark(event.ts, data.get("instance") or "", data.get("symbol", ""),
+                                       data.get("side", ""), float(data.get("price") or 0.0),
+                                       float(data.get("amount") or 0.0)))
+            self.charts_dirty = True
+        elif event.kind is EventKind.EQUITY:
+            if self.equity and self.equity[0][0] == 0 and len(self.equity) == 1:
+                self.equity.clear()  # 快照给的占位点让位给真正的采样
+            self.equity.append((event.ts, float(data.get("equity") or 0.0)))
+            self.charts_dirty = True
+        return describe_event(event)
+
+    # ---- 查询 -------------------------------------------------------------------------------------
+
+    def quote(self, symbol: str) -> Quote:
+        """交易对的报价状态（没有时创建）。"""
+        quote = self.quotes.get(symbol)
+        if quote is None:
+            quote = self.quotes[symbol] = Quote(symbol)
+        return quote
+
+    def instance(self, name: str | None) -> dict[str, Any] | None:
+        """快照里名为 name 的实例行；没有时为 None。"""
+        if not name or self.snapshot is None:
+            return None
+        return next((row for row in self.snapshot.get("instances", []) if row["name"] == name), None)
+
+    def symbols(self) -> list[str]:
+        """引擎交易的交易对（快照里实例的交易对，去重、保持顺序）。"""
+        rows = self.snapshot.get("instances", []) if self.snapshot else []
+        return list(dict.fromkeys(row["symbol"] for row in rows))
+
+    def fills_for(self, symbol: str, instance: str | None = None) -> list[FillMark]:
+        """某交易对（可再限定实例）的成交标记，按时间先后。"""
+        return [f for f in self.fills if f.symbol == symbol and (instance is None or f.instance == instance)]

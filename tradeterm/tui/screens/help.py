@@ -1,0 +1,62 @@
+"""帮助屏（? 键）：列出每一个按键及其作用，按屏幕分组。"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from tradeterm.tui.widgets.banner import ModeBanner
+
+# 帮助屏的全部按键：(分组, 按键, 作用)。主屏与 App 的按键和它们的 BINDINGS 一一对应（测试核对）
+KEYMAP: tuple[tuple[str, str, str], ...] = (
+    ("Main screen", "Up / Down", "move the selection in the focused table"),
+    ("Main screen", "Tab / Shift+Tab", "focus the next / previous pane"),
+    ("Main screen", "p", "pause / resume the selected instance"),
+    ("Main screen", "s", "stop / start the selected instance"),
+    ("Main screen", "f", "flatten the selected instance (asks first)"),
+    ("Main screen", "c", "cancel the selected open order (asks first)"),
+    ("Main screen", "C", "cancel all open orders (asks first)"),
+    ("Main screen", "o", "manual order: form, risk preview, then confirmation"),
+    ("Main screen", "e", "edit the parameters of the selected instance"),
+    ("Main screen", "K", "KILL SWITCH: cancel all, flatten all, stop all (asks)"),
+    ("Everywhere", "?", "this help screen"),
+    ("Everywhere", "Ctrl+P", "command palette: every action by name"),
+    ("Everywhere", "q / Ctrl+Q", "quit (asks; says whether the engine stops)"),
+    ("Dialogs", "y / Enter", "confirm (Enter presses the focused button)"),
+    ("Dialogs", "n / Esc", "cancel and close the dialog"),
+    ("Dialogs", "Tab / Shift+Tab", "move between the fields of a form"),
+    ("Mouse", "click", "select rows, press buttons; the wheel scrolls"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """按键一览；Esc、q 或 ? 关闭。"""
+
+    # 关闭帮助屏的按键
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("q", "close", "Close", show=False),
+                Binding("question_mark", "close", "Close", show=False, key_display="?")]
+
+    def compose(self) -> ComposeResult:
+        """横幅 + 按键表。"""
+        yield ModeBanner()
+        with VerticalScroll(id="dialog", classes="help"):
+            yield Static("Keys", classes="dialog-title")
+            table: DataTable = DataTable(id="keys", cursor_type="none", zebra_stripes=True)
+            yield table
+            yield Static("Esc closes this screen.", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        """填按键表。"""
+        table = self.query_one("#keys", DataTable)
+        table.add_column("Where", key="where")
+        table.add_column("Key", key="key")
+        table.add_column("Action", key="action")
+        for where, key, action in KEYMAP:
+            table.add_row(where, key, action)
+
+    def action_close(self) -> None:
+        """关闭帮助屏。"""
+        self.dismiss(None)

@@ -1,0 +1,178 @@
+"""主屏的四张表：报价、策略实例、持仓、挂单。每张表按行键（交易对、实例名、客户端订单号）增量更新，
+光标（选中的实例或订单）在刷新时保持不动。颜色取自 app.tcss 里的部件样式类（涨跌、状态）。
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from tradeterm.tui import format as fmt
+from tradeterm.tui.model import ConsoleModel, sparkline
+
+# 报价表里迷你走势图的宽度，字符
+SPARK_WIDTH = 20
+# 实例状态 -> 部件样式类
+STATUS_CLASSES = {"running": "table--running", "paused": "table--paused", "stopped": "table--stopped",
+                  "error": "table--error"}
+
+
+def fit(text: str, width: int) -> str:
+    """超过 width 个字符时截断并以省略号结尾（列宽固定，长名字不挤进下一列）。"""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+class KeyedTable(DataTable):
+    """按行键增量更新的数据表：已有的行只改变了的格子，新行追加，消失的行删除。"""
+
+    # 列定义：(列键, 表头, 宽度字符数或 None 自动)
+    COLUMNS: ClassVar[tuple[tuple[str, str, int | None], ...]] = ()
+    # 右对齐（数字）的列键：表头也右对齐
+    NUMERIC: ClassVar[frozenset[str]] = frozenset()
+    # 可在 CSS 里设置的部件样式：涨、跌、四种实例状态、次要文字
+    COMPONENT_CLASSES = {"table--up", "table--down", "table--running", "table--paused", "table--stopped",
+                         "table--error", "table--dim"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        """与 DataTable 相同的参数；默认整行光标、斑马纹、格子不加内边距（列宽里自带一格间隔，窄终端能多放一列）。"""
+        super().__init__(cursor_type="row", zebra_stripes=True, cell_padding=0, **kwargs)
+        # 行键 -> 上次写进表的格子（没变的格子不重写，避免无谓重绘）
+        self._cells: dict[str, tuple[Any, ...]] = {}
+
+    def on_mount(self) -> None:
+        """带键加列（update_cell 需要列键）。"""
+        for key, label, width in self.COLUMNS:
+            # 每列多留一格作列间隔（cell_padding 为 0）
+            header = Text(label, justify="right") if key in self.NUMERIC else Text(label)
+            self.add_column(header, key=key, width=None if width is None else width + 1)
+
+    def tone(self, name: str) -> Any:
+        """部件样式类 table--name 的 Rich 样式。"""
+        return self.get_component_rich_style(f"table--{name}")
+
+    def signed_text(self, value: float, text: str) -> Text:
+        """按正负着色的文字（正为涨色，负为跌色，零不着色）。"""
+        return Text(text, self.tone("up") if value > 0 else self.tone("down") if value < 0 else "",
+                    justify="right")
+
+    def sync(self, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """把表更新成 rows（[(行键, 格子...)]）。"""
+        wanted = {key for key, _ in rows}
+        for key in [k for k in self._cells if k not in wanted]:
+            self.remove_row(key)
+            del self._cells[key]
+        column_keys = [key for key, _, _ in self.COLUMNS]
+        for key, cells in rows:
+            old = self._cells.get(key)
+            if old is None:
+                self.add_row(*cells, key=key)
+            elif old != cells:
+                for column, new, before in zip(column_keys, cells, old):
+                    if new != before:
+                        self.update_cell(key, column, new)
+            self._cells[key] = cells
+
+    def selected_key(self) -> str | None:
+        """光标所在行的行键；表为空时为 None。"""
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:  # 光标越界（行刚被删掉）
+            return None
+
+    def refresh_from(self, model: ConsoleModel) -> None:
+        """按模型刷新（子类实现）。"""
+        raise NotImplementedError
+
+
+class QuotesTable(KeyedTable):
+    """报价：交易对、最新价、自启动以来涨跌幅、迷你走势图。"""
+
+    # 列：交易对、最新价、涨跌幅、走势
+    COLUMNS = (("symbol", "Symbol", 9), ("last", "Last", 11), ("change", "Chg%", 8), ("trend", " Trend", SPARK_WIDTH + 1))
+    # 数字列
+    NUMERIC = frozenset({"last", "change"})
+
+    def refresh_from(self, model: ConsoleModel) -> None:
+        """每个交易对一行。"""
+        rows = []
+        for symbol, quote in model.quotes.items():
+            change = quote.change
+            rows.append((symbol, (symbol, Text(fmt.money(quote.last), justify="right"),
+                                  self.signed_text(change, fmt.percent(change)),
+                                  Text(" " + sparkline(quote.history, SPARK_WIDTH),
+                                       self.tone("up") if change >= 0 else self.tone("down")))))
+        self.sync(rows)
+
+
+class InstancesTable(KeyedTable):
+    """策略实例：名字、交易对、周期、状态、持仓、已实现/浮动盈亏、最近信号。"""
+
+    # 列：实例名、交易对、周期、状态、持仓（基础货币）、已实现盈亏、浮动盈亏（计价货币）、最近信号
+    COLUMNS = (("name", "Instance", 15), ("symbol", "Symbol", 8), ("tf", "TF", 2), ("status", "Status", 7),
+               ("position", "Pos", 7), ("realized", "Realized", 9), ("unrealized", "Unreal.", 8),
+               ("signal", " Last signal", None))
+    # 数字列
+    NUMERIC = frozenset({"position", "realized", "unrealized"})
+
+    def refresh_from(self, model: ConsoleModel) -> None:
+        """每个实例一行。"""
+        rows = []
+        for row in (model.snapshot or {}).get("instances", []):
+            status = row["status"]
+            rows.append((row["name"], (
+                fit(row["name"], 15), row["symbol"], row["interval"],
+                Text(status, self.get_component_rich_style(STATUS_CLASSES.get(status, "table--dim"))),
+                Text(fmt.amount(row["position"]), justify="right"),
+                self.signed_text(row["realized_pnl"], fmt.signed(row["realized_pnl"])),
+                self.signed_text(row["unrealized_pnl"], fmt.signed(row["unrealized_pnl"])),
+                Text(" " + (row.get("error") or row.get("last_signal") or ""), self.tone("error") if row.get("error")
+                     else self.tone("dim")))))
+        self.sync(rows)
+
+
+class PositionsTable(KeyedTable):
+    """持仓：实例（手动单为 manual）、交易对、方向、数量、开仓价、浮动盈亏。"""
+
+    # 列：实例、交易对、方向、数量（基础货币）、开仓均价、浮动盈亏（计价货币）
+    COLUMNS = (("symbol", "Symbol", 8), ("side", "Side", 5), ("amount", "Amount", 8), ("entry", "Entry", 10),
+               ("upnl", "Unreal.", 9), ("instance", " Instance", None))
+    # 数字列
+    NUMERIC = frozenset({"amount", "entry", "upnl"})
+
+    def refresh_from(self, model: ConsoleModel) -> None:
+        """每个非零持仓一行。"""
+        rows = []
+        for row in (model.snapshot or {}).get("positions", []):
+            side = "long" if row["amount"] > 0 else "short"
+            rows.append((f"{row['instance']}|{row['symbol']}", (
+                row["symbol"], Text(side, self.tone("up") if side == "long" else self.tone("down")),
+                Text(fmt.amount(abs(row["amount"])), justify="right"),
+                Text(fmt.money(row["entry_price"]), justify="right"),
+                self.signed_text(row["unrealized_pnl"], fmt.signed(row["unrealized_pnl"])),
+                Text(" " + (row["instance"] or "manual"), self.tone("dim")))))
+        self.sync(rows)
+
+
+class OrdersTable(KeyedTable):
+    """挂单：交易对、方向、类型、数量、限价、状态、实例。行键为客户端订单号（撤单用）。"""
+
+    # 列：交易对、方向、类型、数量（基础货币）、限价（计价货币）、状态、实例
+    COLUMNS = (("symbol", "Symbol", 8), ("side", "Side", 4), ("amount", "Amount", 8), ("price", "Price", 10),
+               ("type", " Type", 7), ("status", "Status", 7), ("instance", "Instance", None))
+    # 数字列
+    NUMERIC = frozenset({"amount", "price"})
+
+    def refresh_from(self, model: ConsoleModel) -> None:
+        """每张挂单一行。"""
+        rows = []
+        for row in (model.snapshot or {}).get("orders", []):
+            rows.append((row["client_order_id"], (
+                row["symbol"], Text(row["side"], self.tone("up") if row["side"] == "buy" else self.tone("down")),
+                Text(fmt.amount(row["amount"]), justify="right"),
+                Text(fmt.money(row["price"]) if row.get("price") else "market", justify="right"),
+                " " + row["type"], row["status"], Text(row["instance"] or "manual", self.tone("dim")))))
+        self.sync(rows)
