@@ -52,6 +52,12 @@ def _record_trade(ints, floats, count: int, entry_index: int, exit_index: int, s
     return count + 1
 
 
+@njit(cache=True, inline="always")
+def _flat() -> tuple[int, float, float, float, float, float]:
+    """空仓时的持仓状态：(方向, 数量, 开仓价, 开仓手续费, 止损价, 止盈价)。"""
+    return 0, 0.0, 0.0, 0.0, math.nan, math.nan
+
+
 @njit(cache=True)
 def simulate(open_, high, low, close, exit_long, exit_short, enter_long, enter_short, stop_loss, take_profit, cash, taker, maker, slippage_bps, tick, step, min_amount,
              min_notional, size_method, size_value, trailing, allow_short, capacity):
@@ -109,12 +115,7 @@ def simulate(open_, high, low, close, exit_long, exit_short, enter_long, enter_s
                 cash += cash_in
                 count = _record_trade(ints, floats, count, entry_index, i, side, EXIT_SIGNAL, entry_price, price,
                                       amount, entry_fee, fee, gross)
-                side = 0
-                amount = 0.0
-                entry_price = 0.0
-                entry_fee = 0.0
-                stop = math.nan
-                target = math.nan
+                side, amount, entry_price, entry_fee, stop, target = _flat()
             else:
                 # 开仓意图：只在空仓时；现货不开空
                 want = 1 if k == 2 else -1
@@ -165,12 +166,7 @@ def simulate(open_, high, low, close, exit_long, exit_short, enter_long, enter_s
                 cash += cash_in
                 count = _record_trade(ints, floats, count, entry_index, i, side, reason, entry_price, price,
                                       amount, entry_fee, fee, gross)
-                side = 0
-                amount = 0.0
-                entry_price = 0.0
-                entry_fee = 0.0
-                stop = math.nan
-                target = math.nan
+                side, amount, entry_price, entry_fee, stop, target = _flat()
         # 4. 收盘：更新移动止损的最优价，记下本根的信号留到下一根开盘
         if side > 0:
             best = max(best, h)
