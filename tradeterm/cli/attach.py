@@ -42,7 +42,7 @@ async def attach(config) -> int:
     await client.snapshot()  # 第一次就连不上：直接报错（附启动方法），不打开界面
     log_to_file(config.journal_path().with_suffix(".attach.log"))
     try:
-        await TradetermApp(client, attached=True).run_async()
+        await TradetermApp(client, attached=True, journal_path=config.journal_path()).run_async()
     finally:
         await client.close()
     print("detached; the engine keeps running (stop it with 'tradeterm ctl shutdown')")

@@ -25,14 +25,17 @@ import pandas as pd
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import PATHS, BacktestSettings, InstanceSpec, fast_path_possible, run_backtest
 from tradeterm.backtest.markets import resolve_rules
+from tradeterm.backtest.prepare import (
+    DEFAULT_CASH, DEFAULT_FEE, DEFAULT_SLIPPAGE_BPS, DEFAULT_SYNTHETIC_BARS, describe_run, load_candles,
+    prepare_single,
+)
 from tradeterm.backtest.results import BacktestResult
 from tradeterm.backtest.sizing import ALL_IN, sizer_from_config
-from tradeterm.config import load_config, normalize_symbol, timeframe_ms
+from tradeterm.config import load_config, normalize_symbol
 from tradeterm.config.loader import load_risk_file
 from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS
-from tradeterm.data.csv import load_ohlcv_csv
 from tradeterm.data.synthetic import synthetic_ohlcv
-from tradeterm.errors import DataError, UserError
+from tradeterm.errors import UserError
 from tradeterm.journal.runs import json_safe, record_backtest
 from tradeterm.models import MarketType
 from tradeterm.report.charts import render_charts
@@ -43,8 +46,6 @@ from tradeterm.strategy.params import parse_param_text
 
 # CSV 回测的默认日志库路径（当前目录）
 DEFAULT_JOURNAL = Path("tradeterm.db")
-# 配置回测里没有 CSV 的交易对使用的合成 K 线根数
-DEFAULT_SYNTHETIC_BARS = 5_000
 # 进度条宽度，字符数
 PROGRESS_WIDTH = 30
 
@@ -139,21 +140,22 @@ def _from_flags(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestS
     params = dict(parse_param_text(text) for text in args.param)
     market_type = MarketType(args.market_type or MarketType.SPOT.value)
     risk_file = load_risk_file(args.risk_config) if args.risk_config else None
-    strategy = build_strategy(load_strategy_class(args.strategy), params, symbol=symbol, timeframe=timeframe,
-                              market_type=market_type)
-    data = _load_csv(Path(args.data[0]), timeframe)
+    cls = load_strategy_class(args.strategy)
+    # 先校验参数再读数据：参数写错时不必等一个大 CSV 读完才看到错误
+    build_strategy(cls, params, symbol=symbol, timeframe=timeframe, market_type=market_type)
+    data = load_candles(Path(args.data[0]), timeframe)
     rules = resolve_rules(symbol, args.exchange, args.markets)
-    fee = 0.001 if args.fee is None else args.fee
+    fee = DEFAULT_FEE if args.fee is None else args.fee
     _check_rate("--fee", fee)
-    settings = BacktestSettings(cash=_cash(args.cash, 10_000.0),
-                                fees=FeeSchedule(fee, fee, _slippage(args.slippage_bps, 0.0)),
-                                risk=risk_file.risk if risk_file else None, path=args.engine, progress=_progress_bar())
     sizing = risk_file.sizing if risk_file else None
-    sizer = sizer_from_config(sizing, 1) if sizing else ALL_IN
-    spec = InstanceSpec(strategy, data, rules=rules, sizer=sizer, trailing_stop=_trail(args.trailing_stop))
-    described = _describe(settings, [spec], {symbol: str(args.data[0])}, args.exchange, args.markets,
-                          [sizing.model_dump() if sizing else {"method": "all_in"}])
-    return [spec], settings, args.journal or DEFAULT_JOURNAL, described
+    prepared = prepare_single(
+        cls, params, data, str(args.data[0]), symbol=symbol, timeframe=timeframe, market_type=market_type,
+        cash=_cash(args.cash, DEFAULT_CASH), fee=fee, slippage_bps=_slippage(args.slippage_bps, DEFAULT_SLIPPAGE_BPS),
+        rules=rules, risk=risk_file.risk if risk_file else None,
+        sizer=sizer_from_config(sizing, 1) if sizing else ALL_IN, sizing=sizing.model_dump() if sizing else None,
+        trailing_stop=_trail(args.trailing_stop), path=args.engine, progress=_progress_bar(),
+        exchange=args.exchange, markets=args.markets)
+    return prepared.specs, prepared.settings, args.journal or DEFAULT_JOURNAL, prepared.described
 
 
 # ---- 配置模式 ---------------------------------------------------------------------------
@@ -180,7 +182,7 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
     for instance in instances:
         key = (instance.symbol, instance.interval)
         if instance.symbol in files and key not in frames:
-            frames[key] = _load_csv(files[instance.symbol], instance.interval)
+            frames[key] = load_candles(files[instance.symbol], instance.interval)
             sources[instance.symbol] = str(files[instance.symbol])
     # 合成行情与给出的 CSV 从同一时刻开始，组合的时间轴才重叠（没有 CSV 时用合成器的默认起点）
     starts = [int(frame["timestamp"].iloc[0]) for frame in frames.values()]
@@ -209,7 +211,7 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
     settings = BacktestSettings(cash=_cash(args.cash, config.account.starting_cash),
                                 fees=FeeSchedule(maker, taker, slippage), risk=config.risk, path=args.engine,
                                 progress=_progress_bar())
-    described = _describe(settings, specs, sources, exchange, args.markets, sizings)
+    described = describe_run(settings, specs, sources, exchange, args.markets, sizings)
     return specs, settings, args.journal or config.journal_path(), described
 
 
@@ -269,35 +271,6 @@ def _trail(value: float) -> float:
     if not 0 <= value < 1:
         raise UsageError(f"--trailing-stop {value}: a fraction in [0, 1), e.g. 0.02 for 2%; 0 turns it off")
     return float(value)
-
-
-def _load_csv(path: Path, timeframe: str) -> pd.DataFrame:
-    """读 CSV 并检查它的 K 线间隔与声明的周期一致（最常见的间隔）。"""
-    data = load_ohlcv_csv(path)
-    if len(data) < 2:
-        raise DataError(f"{path}: needs at least 2 candles, found {len(data)}")
-    step = int(pd.Series(data["timestamp"].diff().dropna()).mode().iloc[0])
-    if step != timeframe_ms(timeframe):
-        actual = next((k for k, v in TIMEFRAME_MS.items() if v == step), f"{step} ms")
-        raise DataError(f"{path}: candles are {actual} apart but the timeframe is {timeframe}; "
-                        f"pass --timeframe {actual} (or the instance's interval in config.yml)")
-    return data
-
-
-def _describe(settings: BacktestSettings, specs: list[InstanceSpec], sources: dict[str, str],
-              exchange: str | None, markets: Path | None, sizings: list[dict]) -> dict:
-    """写进日志库 runs.settings 的运行设置（含生效的风控限制与每个实例的仓位计算）。"""
-    return {
-        "cash": settings.cash, "maker_fee": settings.fees.maker, "taker_fee": settings.fees.taker,
-        "slippage_bps": settings.fees.slippage_bps, "data": sources, "exchange": exchange,
-        "markets": str(markets) if markets else None, "engine": settings.path,
-        "risk": settings.risk.model_dump(exclude_none=True) if settings.risk else {},
-        "instances": [{"name": s.strategy.name, "strategy": s.strategy.describe(), "symbol": s.strategy.symbol,
-                       "timeframe": s.strategy.timeframe, "market_type": s.strategy.market_type.value,
-                       "rules": {"price_tick": s.rules.price_tick, "amount_step": s.rules.amount_step,
-                                 "min_amount": s.rules.min_amount, "min_notional": s.rules.min_notional},
-                       "sizing": sizing, "trailing_stop": s.trailing_stop} for s, sizing in zip(specs, sizings)],
-    }
 
 
 def _progress_bar():

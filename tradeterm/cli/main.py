@@ -15,7 +15,7 @@ from tradeterm import __version__
 from tradeterm.errors import UserError
 
 # 子命令模块（tradeterm.cli 下），按 --help 中的顺序排列
-COMMAND_MODULES = ("run", "attach", "ctl", "check", "config_cmd", "strategies_cmd", "sandbox", "backtest",
+COMMAND_MODULES = ("run", "attach", "web", "ctl", "check", "config_cmd", "strategies_cmd", "sandbox", "backtest",
                    "replay_check", "fetch", "data_cmd")
 # 用户错误的退出码（与 argparse 的用法错误 2 一致）
 EXIT_USER_ERROR = 2

@@ -86,7 +86,7 @@ async def serve_tui(config, *, duration: float | None) -> int:
 
     log_to_file(config.journal_path().with_suffix(".log"))
     handle = await open_engine(config)
-    app = TradetermApp(InProcessClient(handle.engine))
+    app = TradetermApp(InProcessClient(handle.engine), journal_path=config.journal_path())
     loop = asyncio.get_running_loop()
     # 引擎自己停了（shutdown 命令）或到了 duration：关掉界面
     watcher = asyncio.create_task(_exit_when_stopped(handle.engine, app))

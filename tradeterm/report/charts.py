@@ -17,7 +17,7 @@ MAX_POINTS = 600
 MAX_MARKERS = 150
 
 
-def _thin(count: int, limit: int = MAX_POINTS) -> np.ndarray:
+def thin_rows(count: int, limit: int = MAX_POINTS) -> np.ndarray:
     """均匀挑选不超过 limit 个行号（含首尾）。"""
     if count <= limit:
         return np.arange(count)
@@ -33,7 +33,7 @@ def render_charts(result: BacktestResult, width: int = 100, height: int = 14) ->
     """三张图叠在一起：第一个实例的价格（绿色 ▲ 买、红色 ▼ 卖）、组合权益、组合回撤（%）。"""
     origin = int(result.timestamps[0]) if len(result.timestamps) else 0
     parts = [_price_chart(result.instances[0], origin, width, height)] if result.instances else []
-    rows = _thin(len(result.timestamps))
+    rows = thin_rows(len(result.timestamps))
     parts.append(_line_chart(_days(result.timestamps[rows], origin), result.equity[rows].tolist(),
                              "Equity (quote currency)", width, height))
     dd = -100.0 * drawdown(result.equity, result.starting_cash)
@@ -53,22 +53,28 @@ def _line_chart(x: list[float], y: list[float], title: str, width: int, height: 
     return plt.build()
 
 
-def _price_chart(instance: InstanceResult, origin: int, width: int, height: int) -> str:
-    """价格线加买卖点：多仓开仓/空仓平仓为买（▲），多仓平仓/空仓开仓为卖（▼）。"""
-    plt.clf()
-    plt.plotsize(width, height)
-    plt.theme("clear")
-    rows = _thin(len(instance.timestamps))
-    plt.plot(_days(instance.timestamps[rows], origin), instance.close[rows].tolist())
+def trade_markers(instance: InstanceResult) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """一个实例的买点与卖点：[(成交时间 UTC 毫秒, 成交价)]。多仓开仓/空仓平仓为买，多仓平仓/空仓开仓为卖。"""
     buys: list[tuple[int, float]] = []
     sells: list[tuple[int, float]] = []
     for trade in instance.trades:
         (buys if trade.side > 0 else sells).append((trade.entry_ts, trade.entry_price))
         if not trade.is_open:
             (sells if trade.side > 0 else buys).append((trade.exit_ts, trade.exit_price))
+    return buys, sells
+
+
+def _price_chart(instance: InstanceResult, origin: int, width: int, height: int) -> str:
+    """价格线加买卖点：多仓开仓/空仓平仓为买（▲），多仓平仓/空仓开仓为卖（▼）。"""
+    plt.clf()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    rows = thin_rows(len(instance.timestamps))
+    plt.plot(_days(instance.timestamps[rows], origin), instance.close[rows].tolist())
+    buys, sells = trade_markers(instance)
     for points, marker, color in ((buys, "▲", "green"), (sells, "▼", "red")):
         if points:
-            chosen = [points[i] for i in _thin(len(points), MAX_MARKERS)]
+            chosen = [points[i] for i in thin_rows(len(points), MAX_MARKERS)]
             plt.scatter(_days(np.array([p[0] for p in chosen]), origin), [p[1] for p in chosen],
                         marker=marker, color=color)
     sampled = " (sampled)" if max(len(buys), len(sells)) > MAX_MARKERS else ""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 from collections import deque
+from pathlib import Path
 from functools import partial
 from typing import Any, Callable, Iterable
 
@@ -23,15 +25,20 @@ from tradeterm.engine.client import EngineClient
 from tradeterm.engine.events import EventKind
 from tradeterm.errors import UserError
 from tradeterm.tui.model import ConsoleModel
+from tradeterm.tui.screens.backtest import BacktestScreen
 from tradeterm.tui.screens.confirm import ConfirmScreen
 from tradeterm.tui.screens.help import HelpScreen
 from tradeterm.tui.screens.main import MainScreen
 from tradeterm.tui.widgets.banner import BannerInfo
+from tradeterm.tui.widgets.tables import QuotesTable
 
 # 快照刷新间隔，秒
 REFRESH_S = 0.5
 # 图表重画的最短间隔，秒（数据没变就不画）
 CHART_S = 1.0
+# 报价表的刷新节拍，秒：这段时间里到达的报价合并成一次表格更新（每个交易对只写最新价）；
+# 不必等 0.5 秒一次的快照，报价从到达到上屏不超过约一个节拍（见 bench/tui.py）
+QUOTES_S = 0.05
 # 一次快照请求的最长等待，秒（附着时连接卡住也不会让刷新停摆）
 SNAPSHOT_TIMEOUT_S = 5.0
 # 日志窗格的写入间隔，秒（事件先积攒，再成批写入）
@@ -42,6 +49,8 @@ LOG_BACKLOG = 500
 EVENTS_RETRY_S = 2.0
 # 会改变表格内容的事件：收到时立刻拉一次快照，不等下一个刷新周期
 REFRESHING_KINDS = frozenset({EventKind.ORDER, EventKind.FILL, EventKind.INSTANCE, EventKind.BREAKER})
+# 没有给日志库路径时回测屏使用的日志库（当前目录，与 `tradeterm backtest` 的默认相同）
+DEFAULT_JOURNAL = Path("tradeterm.db")
 # 命令面板里的动作：(标题, 说明, 主屏动作名)
 PALETTE_ACTIONS = (
     ("Pause / resume instance", "Pause the selected instance, or resume it if paused (p)", "toggle_pause"),
@@ -55,6 +64,15 @@ PALETTE_ACTIONS = (
 )
 
 
+def freeze_startup_objects() -> None:
+    """把启动时已有的对象（导入的库、挂载好的部件）移出垃圾回收的扫描范围（gc.freeze）。
+
+    否则每次第 2 代回收都要扫描这十几万个对象，界面卡顿 100 ms 以上（bench/tui.py 测得）；冻结后回收只扫描新对象。
+    先回收一次，免得把启动期的垃圾一起冻住。"""
+    gc.collect()
+    gc.freeze()
+
+
 class TradetermApp(App):
     """tradeterm 的终端控制台。"""
 
@@ -62,9 +80,10 @@ class TradetermApp(App):
     CSS_PATH = "app.tcss"
     # 窗口标题
     TITLE = "tradeterm"
-    # 全局按键：? 帮助、q 退出（Ctrl+Q 也走同一个带确认的退出）
+    # 全局按键：? 帮助、b 回测屏（只在主屏上生效）、q 退出（Ctrl+Q 也走同一个带确认的退出）
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("b", "backtest", "Backtest", tooltip="Open the backtest screen"),
         Binding("q", "quit", "Quit"),
     ]
     # 按终端宽度给屏幕加的类：窄（< 140 列）时持仓与挂单上下排，宽时左右排（见 app.tcss）
@@ -73,8 +92,9 @@ class TradetermApp(App):
     banner_info: reactive[BannerInfo] = reactive(BannerInfo())
 
     def __init__(self, client: EngineClient, *, attached: bool = False, refresh_s: float = REFRESH_S,
-                 chart_s: float = CHART_S) -> None:
-        """client 为引擎客户端；attached 表示连的是 headless 引擎（退出不停引擎）；refresh_s/chart_s 为刷新间隔，秒。"""
+                 chart_s: float = CHART_S, journal_path: Path | None = None) -> None:
+        """client 为引擎客户端；attached 表示连的是 headless 引擎（退出不停引擎）；refresh_s/chart_s 为刷新间隔，秒；
+        journal_path 为回测屏读写的日志库（通常是配置的 journal.path；缺省为当前目录的 tradeterm.db）。"""
         super().__init__()
         # 引擎客户端（进程内或控制套接字）
         self.client = client
@@ -94,6 +114,8 @@ class TradetermApp(App):
         self._pending_log: deque[tuple[int, str]] = deque(maxlen=LOG_BACKLOG)
         # 上一次快照请求期间又有人要求刷新：这次结束后立刻再拉一次
         self._poll_again = False
+        # 回测屏读写的日志库路径
+        self.journal_path = Path(journal_path) if journal_path else DEFAULT_JOURNAL
 
     # ---- 生命周期 ----------------------------------------------------------------------------------
 
@@ -107,9 +129,11 @@ class TradetermApp(App):
 
     def on_main_screen_ready(self) -> None:
         """主屏挂载完毕：开始跟随事件、定时刷新快照、日志与图表。"""
+        freeze_startup_objects()
         self.run_worker(self._follow_events(), name="engine events", group="events", exclusive=True)
         self.set_interval(self.refresh_s, self.request_refresh)
         self.set_interval(self.chart_s, self._redraw_charts)
+        self.set_interval(QUOTES_S, self._refresh_quotes)
         self.set_interval(LOG_FLUSH_S, self._flush_log)
         self.request_refresh()
 
@@ -186,6 +210,13 @@ class TradetermApp(App):
             self._pending_log.clear()
             self._on_main(partial(self.main_screen.add_log, lines))
 
+    def _refresh_quotes(self) -> None:
+        """只重写报价变了的行（一个节拍内同一交易对的多次报价合并成一次更新；快照刷新时整表同步）。"""
+        if self.model.changed_quotes and self._live:
+            changed, self.model.changed_quotes = self.model.changed_quotes, set()
+            # 查询放进 _on_main 的保护里执行（退出过程中主屏的窗格可能已被移除）
+            self._on_main(lambda: self.main_screen.query_one(QuotesTable).refresh_symbols(self.model, changed))
+
     def _redraw_charts(self) -> None:
         """数据变了才重画图表。"""
         if self.model.charts_dirty and self._live:
@@ -231,6 +262,14 @@ class TradetermApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def action_backtest(self) -> None:
+        """b：打开回测屏（只从主屏打开；回测屏装一次，离开后结果与在跑的回测都保留）。"""
+        if self.screen is not self._main:
+            return
+        if not self.is_screen_installed("backtest"):
+            self.install_screen(BacktestScreen(self.journal_path), name="backtest")
+        self.push_screen("backtest")
+
     async def action_quit(self) -> None:
         """q / Ctrl+Q：确认后退出；确认框说明退出是否会停止引擎。"""
         if isinstance(self.screen, ConfirmScreen):
@@ -254,8 +293,17 @@ class TradetermApp(App):
         """命令面板：Textual 自带的命令 + 控制台的每个动作。"""
         yield from super().get_system_commands(screen)
         yield SystemCommand("Help", "List every key (?)", self.action_help)
+        yield SystemCommand("Backtest", "Run a backtest, browse and compare earlier runs (b)", self._open_backtest)
         for title, help_text, action in PALETTE_ACTIONS:
             yield SystemCommand(title, help_text, partial(self._run_main_action, action))
+
+    def _open_backtest(self) -> None:
+        """命令面板：回到主屏后打开回测屏（已在回测屏上时不动）。"""
+        if self.is_screen_installed("backtest") and self.screen is self.get_screen("backtest"):
+            return
+        while self.screen is not self._main and len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.action_backtest()
 
     def _run_main_action(self, action: str) -> None:
         """在主屏上执行一个动作（命令面板用）。"""

@@ -136,6 +136,8 @@ class ConsoleModel:
         self.equity: deque[tuple[int, float]] = deque(maxlen=EQUITY_HISTORY)
         # 自上次画图以来图表数据是否变了（图表最多每秒重画一次，没变就不画）
         self.charts_dirty = True
+        # 自上次刷新报价表以来报价变了的交易对（报价表按固定节拍合并刷新，只重写这些行）
+        self.changed_quotes: set[str] = set()
         # 收到的事件总数，条
         self.events_seen = 0
 
@@ -159,12 +161,14 @@ class ConsoleModel:
         data = event.data
         if event.kind is EventKind.QUOTE:
             self.quote(data["symbol"]).update(float(data.get("last") or 0.0))
+            self.changed_quotes.add(data["symbol"])
         elif event.kind is EventKind.BAR:
             key = (data["symbol"], data["timeframe"])
             series = self.candles.setdefault(key, deque(maxlen=CANDLE_HISTORY))
             series.append(Candle(int(data["ts"]), float(data["open"]), float(data["high"]), float(data["low"]),
                                  float(data["close"])))
             self.quote(data["symbol"]).update(float(data["close"]))
+            self.changed_quotes.add(data["symbol"])
             self.charts_dirty = True
         elif event.kind is EventKind.FILL:
             self.fills.append(FillMark(event.ts, data.get("instance") or "", data.get("symbol", ""),

@@ -57,12 +57,13 @@ class KeyedTable(DataTable):
         return Text(text, self.tone("up") if value > 0 else self.tone("down") if value < 0 else "",
                     justify="right")
 
-    def sync(self, rows: list[tuple[str, tuple[Any, ...]]]) -> None:
-        """把表更新成 rows（[(行键, 格子...)]）。"""
-        wanted = {key for key, _ in rows}
-        for key in [k for k in self._cells if k not in wanted]:
-            self.remove_row(key)
-            del self._cells[key]
+    def sync(self, rows: list[tuple[str, tuple[Any, ...]]], *, complete: bool = True) -> None:
+        """把表更新成 rows（[(行键, 格子...)]）；complete 为 False 时 rows 只是部分行，不删除其他行。"""
+        if complete:
+            wanted = {key for key, _ in rows}
+            for key in [k for k in self._cells if k not in wanted]:
+                self.remove_row(key)
+                del self._cells[key]
         column_keys = [key for key, _, _ in self.COLUMNS]
         for key, cells in rows:
             old = self._cells.get(key)
@@ -98,14 +99,20 @@ class QuotesTable(KeyedTable):
 
     def refresh_from(self, model: ConsoleModel) -> None:
         """每个交易对一行。"""
-        rows = []
-        for symbol, quote in model.quotes.items():
-            change = quote.change
-            rows.append((symbol, (symbol, Text(fmt.money(quote.last), justify="right"),
-                                  self.signed_text(change, fmt.percent(change)),
-                                  Text(" " + sparkline(quote.history, SPARK_WIDTH),
-                                       self.tone("up") if change >= 0 else self.tone("down")))))
-        self.sync(rows)
+        self.sync([self._row(symbol, quote) for symbol, quote in model.quotes.items()])
+
+    def refresh_symbols(self, model: ConsoleModel, symbols: set[str]) -> None:
+        """只重写 symbols 这几个交易对的行（报价事件的快速路径；其他行不动）。"""
+        self.sync([self._row(symbol, quote) for symbol, quote in model.quotes.items() if symbol in symbols],
+                  complete=False)
+
+    def _row(self, symbol: str, quote: Any) -> tuple[str, tuple[Any, ...]]:
+        """一个交易对的 (行键, 格子...)。"""
+        change = quote.change
+        return (symbol, (symbol, Text(fmt.money(quote.last), justify="right"),
+                         self.signed_text(change, fmt.percent(change)),
+                         Text(" " + sparkline(quote.history, SPARK_WIDTH),
+                              self.tone("up") if change >= 0 else self.tone("down"))))
 
 
 class InstancesTable(KeyedTable):
