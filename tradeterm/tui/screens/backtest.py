@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import os
+
 import re
 import time
 import zlib
@@ -65,7 +67,8 @@ RUN_COLUMNS = (("mark", "✓"), ("id", "Run"), ("time", "Started (UTC)"), ("stra
 
 def data_suggestions(directory: Path = SHARED_DATA) -> list[str]:
     """数据框的建议：共享行情目录里的 CSV（存在时），最后是 synthetic。"""
-    files = sorted(str(p) for p in directory.glob("*.csv")) if directory.is_dir() else []
+    # 相对当前目录显示（如 ../shared/data/x.csv）：短，且不随仓库放在哪台机器的哪个目录而变
+    files = sorted(os.path.relpath(p) for p in directory.glob("*.csv")) if directory.is_dir() else []
     return [*files, SYNTHETIC]
 
 
