@@ -11,9 +11,9 @@ import pytest
 from tradeterm.backtest import engine
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, run_backtest
-from tradeterm.backtest.fills import MarketRules
+from tradeterm.execution.fills import MarketRules
 from tradeterm.backtest.results import EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_TRAILING_STOP
-from tradeterm.backtest.sizing import SIZE_FRACTION, SIZE_NOTIONAL, Sizer
+from tradeterm.sizing.sizers import SIZE_FRACTION, SIZE_NOTIONAL, Sizer
 from tradeterm.models import MarketType
 from tests.backtest.scripted import START_TS, STEP_MS, LimitBuyer, Scripted, make_bars
 

@@ -9,7 +9,7 @@ import pytest
 
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, run_backtest
-from tradeterm.backtest.markets import BUILTIN_MARKETS
+from tradeterm.execution.markets import BUILTIN_MARKETS
 from tradeterm.models import MarketType
 from tradeterm.strategy.loader import build_strategy, load_strategy_class
 

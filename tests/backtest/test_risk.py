@@ -10,7 +10,7 @@ import pytest
 
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, fast_path_possible, run_backtest
-from tradeterm.backtest.sizing import SIZE_FRACTION, SIZE_NOTIONAL, Sizer
+from tradeterm.sizing.sizers import SIZE_FRACTION, SIZE_NOTIONAL, Sizer
 from tradeterm.config.schema import RiskConfig
 from tradeterm.strategy.loader import build_strategy, load_strategy_class
 from tests.backtest.scripted import START_TS, STEP_MS, LimitBuyer, Scripted, make_bars

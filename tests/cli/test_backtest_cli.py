@@ -15,7 +15,7 @@ from tests.conftest import BTC_USDT_1M, ETH_BTC_5M
 @pytest.fixture(autouse=True)
 def no_market_cache(tmp_path, monkeypatch):
     """测试不读用户机器上的交易所市场信息缓存：指向一个空的临时目录（只用内置规则）。"""
-    monkeypatch.setattr("tradeterm.backtest.markets.MARKETS_CACHE_DIR", tmp_path / "markets")
+    monkeypatch.setattr("tradeterm.execution.markets.MARKETS_CACHE_DIR", tmp_path / "markets")
 
 
 def backtest(capsys, *args: str) -> tuple[int, str, str]:

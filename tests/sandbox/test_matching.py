@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tradeterm.backtest import fills
+from tradeterm.execution import fills
 from tradeterm.sandbox import matching
 from tradeterm.sandbox.accounts import Account
 from tradeterm.sandbox.market import CandleSeries, SymbolMarket, default_spec
@@ -27,7 +27,7 @@ BARS = pd.DataFrame({
 
 
 def test_sandbox_imports_the_backtesters_fill_functions():
-    """撮合用的成交价函数就是 tradeterm.backtest.fills 里的那几个对象（不是拷贝）。"""
+    """撮合用的成交价函数就是 tradeterm.execution.fills 里的那几个对象（不是拷贝）。"""
     for name in ("market_fill_price", "limit_fill_price", "stop_fill_price", "take_profit_fill_price",
                  "fee_amount", "round_amount", "round_price", "order_reject_reason"):
         assert getattr(matching, name) is getattr(fills, name)

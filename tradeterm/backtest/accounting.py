@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from tradeterm.backtest.fills import fee_amount
+from tradeterm.execution.fills import fee_amount
 
 
 @njit(cache=True)

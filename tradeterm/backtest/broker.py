@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from tradeterm.backtest.accounting import close_cash_delta, open_cash_delta, position_value
-from tradeterm.backtest.fills import (
+from tradeterm.execution.fills import (
     REJECT_REASONS, MarketRules, affordable_amount, limit_fill_price, market_fill_price, order_reject_reason,
     round_amount, round_price, stop_fill_price, take_profit_fill_price, tighter_stop, trailing_stop_level,
 )
 from tradeterm.backtest.results import (
     EXIT_OPEN, EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_TRAILING_STOP, Rejection, Trade,
 )
-from tradeterm.backtest.sizing import ALL_IN, PositionSizer, SizingFunction, fresh_sizer, trade_return
+from tradeterm.sizing.sizers import ALL_IN, PositionSizer, SizingFunction, fresh_sizer, trade_return
 from tradeterm.models import Fill, OrderType, Side, SignalIntent, TradeSignal
 
 

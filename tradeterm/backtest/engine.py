@@ -24,12 +24,12 @@ import pandas as pd
 
 from tradeterm.backtest.broker import Book, FeeSchedule, OrderRequest, RiskCheck, SimulatedBroker, marked_open_trade
 from tradeterm.backtest.fast import simulate
-from tradeterm.backtest.fills import REJECT_REASONS, MarketRules
+from tradeterm.execution.fills import REJECT_REASONS, MarketRules
 from tradeterm.backtest.results import (
     EXIT_REASONS, BacktestResult, InstanceResult, LazyTrades, Rejection, RiskEvent, Trade, pnl_curve,
 )
 from tradeterm.backtest.risk import BacktestRisk
-from tradeterm.backtest.sizing import ALL_IN, PositionSizer, Sizer, SizingFunction
+from tradeterm.sizing.sizers import ALL_IN, PositionSizer, Sizer, SizingFunction
 from tradeterm.config.markets import timeframe_ms
 from tradeterm.config.schema import RiskConfig
 from tradeterm.models import MarketType

@@ -13,12 +13,12 @@ import numpy as np
 from numba import njit
 
 from tradeterm.backtest.accounting import close_cash_delta, open_cash_delta
-from tradeterm.backtest.fills import (
+from tradeterm.execution.fills import (
     REJECT_NONE, affordable_amount, market_fill_price, order_reject_reason, round_amount, round_price,
     stop_fill_price, take_profit_fill_price, tighter_stop, trailing_stop_level,
 )
 from tradeterm.backtest.results import EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_TRAILING_STOP
-from tradeterm.backtest.sizing import sized_amount
+from tradeterm.sizing.sizers import sized_amount
 
 # 交易记录矩阵的浮点列：开仓价、平仓价、数量、开仓费、平仓费、净盈亏（计价货币/基础货币）
 FLOAT_COLUMNS = ("entry_price", "exit_price", "amount", "entry_fee", "exit_fee", "pnl")

@@ -15,8 +15,8 @@ import pandas as pd
 
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, ProgressFunction
-from tradeterm.backtest.fills import MarketRules
-from tradeterm.backtest.sizing import ALL_IN, SizingFunction, PositionSizer
+from tradeterm.execution.fills import MarketRules
+from tradeterm.sizing.sizers import ALL_IN, SizingFunction, PositionSizer
 from tradeterm.config.markets import TIMEFRAME_MS, timeframe_ms
 from tradeterm.config.schema import RiskConfig
 from tradeterm.data.csv import load_ohlcv_csv

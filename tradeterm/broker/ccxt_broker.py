@@ -16,7 +16,7 @@ from typing import Any
 
 import ccxt
 
-from tradeterm.backtest.fills import MarketRules, market_rules_from_ccxt
+from tradeterm.execution.fills import MarketRules, market_rules_from_ccxt
 from tradeterm.exchange.retry import RetryPolicy, backoff_delay, call_with_retry
 from tradeterm.models import Order, OrderType, Side
 from tradeterm.orders.state_machine import OrderUpdate

@@ -1,6 +1,6 @@
 """模拟盘经纪商：行情与市场规则来自真实交易所（只用公开接口，不需要密钥），成交在本地按回测的成交模型模拟。
 
-与 CcxtBroker 接口相同，引擎分不出两者。成交规则（tradeterm/backtest/fills.py，同一份代码）：
+与 CcxtBroker 接口相同，引擎分不出两者。成交规则（tradeterm/execution/fills.py，同一份代码）：
 - 市价单：在引擎最近看到的价格（没有时取一次 ticker）成交，按滑点向不利方向移动，收 taker 费；
 - 限价单：挂着，之后的价格穿过限价时成交于限价（价格已越过限价时按更优的当前价），收 maker 费；
 - 现货：买入花费（名义金额 + 手续费）不能超过可用现金，卖出数量不能超过持有量，否则拒单（与交易所一样）。
@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from tradeterm.backtest.fills import MarketRules, apply_slippage, fee_amount, market_rules_from_ccxt
+from tradeterm.execution.fills import MarketRules, apply_slippage, fee_amount, market_rules_from_ccxt
 from tradeterm.broker.ccxt_broker import OrderRejected, TradeReport
 from tradeterm.exchange.retry import RetryPolicy, call_with_retry
 from tradeterm.models import Fill, Order, OrderStatus, OrderType, Side

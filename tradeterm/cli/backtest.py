@@ -24,13 +24,13 @@ import pandas as pd
 
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import PATHS, BacktestSettings, InstanceSpec, fast_path_possible, run_backtest
-from tradeterm.backtest.markets import resolve_rules
+from tradeterm.execution.markets import resolve_rules
 from tradeterm.backtest.prepare import (
     DEFAULT_CASH, DEFAULT_FEE, DEFAULT_SLIPPAGE_BPS, DEFAULT_SYNTHETIC_BARS, describe_run, load_candles,
     prepare_single,
 )
 from tradeterm.backtest.results import BacktestResult
-from tradeterm.backtest.sizing import ALL_IN, sizer_from_config
+from tradeterm.sizing.sizers import ALL_IN, sizer_from_config
 from tradeterm.config import load_config, normalize_symbol
 from tradeterm.config.loader import load_risk_file
 from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS

@@ -17,9 +17,9 @@ from typing import Any
 
 import ccxt
 
-from tradeterm.backtest.fills import MarketRules, affordable_amount, order_reject_reason, round_amount
-from tradeterm.backtest.fills import REJECT_REASONS
-from tradeterm.backtest.sizing import sizer_from_config
+from tradeterm.execution.fills import MarketRules, affordable_amount, order_reject_reason, round_amount
+from tradeterm.execution.fills import REJECT_REASONS
+from tradeterm.sizing.sizers import sizer_from_config
 from tradeterm.broker.ccxt_broker import CcxtBroker
 from tradeterm.config.schema import AppConfig
 from tradeterm.data.market_data import CandleUpdate, MarketData

@@ -24,7 +24,7 @@ import pandas as pd
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, run_backtest
 from tradeterm.backtest.results import EXIT_REASONS, Trade
-from tradeterm.backtest.sizing import sizer_from_config
+from tradeterm.sizing.sizers import sizer_from_config
 from tradeterm.config.markets import timeframe_ms
 from tradeterm.config.schema import SizingConfig
 from tradeterm.engine.bot import MIN_WINDOW

@@ -15,7 +15,7 @@ TAKE_PROFIT_LIMIT 撮合。
 
 from __future__ import annotations
 
-from tradeterm.backtest.fills import fee_amount, round_amount
+from tradeterm.execution.fills import fee_amount, round_amount
 from tradeterm.models import Fill, Position, Side
 from tradeterm.sandbox import payloads
 from tradeterm.sandbox.accounts import Account, SandboxOrder, SandboxTrade

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from tradeterm.backtest.fills import MarketRules, round_price
+from tradeterm.execution.fills import MarketRules, round_price
 from tradeterm.sandbox import errors
 from tradeterm.sandbox.errors import BinanceError
 

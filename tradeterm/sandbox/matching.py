@@ -1,6 +1,6 @@
 """沙盒的撮合：下单校验（过滤器、余额）、冻结资金、立即成交与挂单在行情推进时的成交，全部套用共享成交模型。
 
-成交规则来自 `tradeterm.backtest.fills`（与回测、模拟盘同一份代码）：
+成交规则来自 `tradeterm.execution.fills`（与回测、模拟盘同一份代码）：
 - 市价单在当前价成交，按 `market_fill_price` 加滑点，收 taker 费；
 - 可立即成交的限价单（买价 >= 卖一、卖价 <= 买一）以 taker 身份在当前价成交；LIMIT_MAKER 此时被拒；
 - 挂着的限价单在行情推进的每一小段（见 `SymbolMarket.segments`）上用 `limit_fill_price` 检查，收 maker 费；
@@ -16,7 +16,7 @@ import logging
 import math
 from dataclasses import dataclass
 
-from tradeterm.backtest.fills import (REJECT_MIN_AMOUNT, REJECT_MIN_NOTIONAL, REJECT_ZERO_AMOUNT, affordable_amount,
+from tradeterm.execution.fills import (REJECT_MIN_AMOUNT, REJECT_MIN_NOTIONAL, REJECT_ZERO_AMOUNT, affordable_amount,
                                       fee_amount, limit_fill_price, market_fill_price, order_reject_reason,
                                       round_amount, round_price, stop_fill_price, take_profit_fill_price)
 from tradeterm.sandbox import errors, payloads

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tradeterm.backtest.fills import round_amount
+from tradeterm.execution.fills import round_amount
 
 from tradeterm.sandbox.accounts import Account
 from tradeterm.sandbox.clock import SimClock

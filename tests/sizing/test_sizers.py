@@ -1,4 +1,4 @@
-"""仓位计算（tradeterm/backtest/sizing.py）：五种方法各自手算，kelly 用已知的交易历史（含上限与交易不足时的回退），
+"""仓位计算（tradeterm/sizing/sizers.py）：五种方法各自手算，kelly 用已知的交易历史（含上限与交易不足时的回退），
 volatility_target 用手算的 ATR；再在回测里（手工 K 线）确认经纪商按同样的数字下单。
 """
 
@@ -9,7 +9,7 @@ import pytest
 
 from tradeterm.backtest.broker import FeeSchedule
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, fast_path_possible, run_backtest
-from tradeterm.backtest.sizing import (
+from tradeterm.sizing.sizers import (
     ALL_IN, SIZE_FRACTION, SIZE_NOTIONAL, KellySizer, Sizer, VolatilityTargetSizer, sizer_from_config, trade_return,
 )
 from tradeterm.config.schema import SizingConfig

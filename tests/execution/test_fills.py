@@ -1,4 +1,4 @@
-"""撮合模型（tradeterm/backtest/fills.py）的纯函数：每条规则用手算的数字检查。"""
+"""撮合模型（tradeterm/execution/fills.py）的纯函数：每条规则用手算的数字检查。"""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tradeterm.backtest.fills import (
+from tradeterm.execution.fills import (
     REJECT_MIN_AMOUNT, REJECT_MIN_NOTIONAL, REJECT_NONE, REJECT_ZERO_AMOUNT, MarketRules, affordable_amount,
     apply_slippage, fee_amount, limit_fill_price, market_fill_price, market_rules_from_ccxt, order_reject_reason,
     round_amount, round_price, stop_fill_price, take_profit_fill_price, tighter_stop, trailing_stop_level,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tradeterm.backtest.fills import MarketRules
-from tradeterm.backtest.markets import MarketInfoError, resolve_rules, save_markets_cache
+from tradeterm.execution.fills import MarketRules
+from tradeterm.execution.markets import MarketInfoError, resolve_rules, save_markets_cache
 from tradeterm.errors import UserError
 
 

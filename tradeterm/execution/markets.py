@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tradeterm.backtest.fills import MarketRules, market_rules_from_ccxt
+from tradeterm.execution.fills import MarketRules, market_rules_from_ccxt
 from tradeterm.data.cache import DEFAULT_CACHE_DIR
 from tradeterm.errors import UserError
 
