@@ -160,7 +160,7 @@ class Probe:
         self.live: set[str] = set()
         # 延迟样本：(毫秒, 实例在其交易对上的序号，0 为第一个)
         self.tagged: list[tuple[float, int]] = []
-        # 正在下单的实例在其交易对上的序号（_prepare 进入时设置，延迟样本追加时读取）
+        # 正在下单的实例在其交易对上的序号（Executor.prepare 进入时设置，延迟样本追加时读取）
         self.position = 0
         # 实例名 -> 在其交易对上的序号
         self.order_in_symbol: dict[str, int] = {}
@@ -168,11 +168,11 @@ class Probe:
         self._originals: list[tuple[type, str, object]] = []
 
     def install(self) -> None:
-        """替换 Bot.signals、Bot.add_bar 与 TraderEngine._prepare（只加计时与计数，行为不变）。"""
-        from tradeterm.engine.trader import TraderEngine
+        """替换 Bot.signals、Bot.add_bar 与 Executor.prepare（只加计时与计数，行为不变）。"""
+        from tradeterm.engine.execution import Executor
 
         probe = self
-        signals, add_bar, prepare = Bot.signals, Bot.add_bar, TraderEngine._prepare
+        signals, add_bar, prepare = Bot.signals, Bot.add_bar, Executor.prepare
 
         def timed_signals(self: Bot):
             """计时版 Bot.signals。"""
@@ -191,13 +191,13 @@ class Probe:
             return accepted
 
         def tagged_prepare(self, bot: Bot, intent, received):
-            """记下下单实例的序号，再调用原来的 _prepare（它在同步代码里追加延迟样本）。"""
+            """记下下单实例的序号，再调用原来的 prepare（它在同步代码里追加延迟样本）。"""
             probe.position = probe.order_in_symbol.get(bot.name, 0)
             return prepare(self, bot, intent, received)
 
         self._originals = [(Bot, "signals", signals), (Bot, "add_bar", add_bar),
-                           (TraderEngine, "_prepare", prepare)]
-        Bot.signals, Bot.add_bar, TraderEngine._prepare = timed_signals, counted_add_bar, tagged_prepare
+                           (Executor, "prepare", prepare)]
+        Bot.signals, Bot.add_bar, Executor.prepare = timed_signals, counted_add_bar, tagged_prepare
 
     def uninstall(self) -> None:
         """恢复原方法。"""

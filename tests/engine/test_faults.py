@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.engine.conftest import flip, wait_for
-from tradeterm.engine import trader as trader_module
+from tradeterm.engine import execution as execution_module
 from tradeterm.models import OrderStatus, OrderType, Side
 
 # 测试用的交易对
@@ -192,7 +192,7 @@ async def test_websocket_drop_reconnects_without_missing_bars_or_fills(start_eng
 
 async def test_silenced_order_stream_fills_arrive_by_rest_polling(start_engine, sandbox, exchange_view, monkeypatch):
     """websocket 连着但一声不吭：挂单的成交推送收不到，REST 轮询把它补进日志库；静默结束后照常交易。"""
-    monkeypatch.setattr(trader_module, "POLL_INTERVAL_S", 0.3)
+    monkeypatch.setattr(execution_module, "POLL_INTERVAL_S", 0.3)
     handle = await start_engine([flip()])
     engine = handle.engine
     await wait_for(lambda: fills_count(handle) >= 2, 10, "fills before the silence")

@@ -159,11 +159,11 @@ async def test_attach_detach_pause_and_shutdown(headless):
     await wait_for(lambda: not journal_rows(journal, "SELECT 1 FROM orders WHERE instance = 'flip_btc' AND "
                                                      "status IN ('new', 'open', 'partially_filled')"),
                    10, "flip_btc has no open orders")
-    btc_orders = journal_rows(journal, "SELECT COUNT(*) FROM orders WHERE instance = 'flip_btc'")[0][0]
+    btc_orders = journal_rows(journal, "SELECT COUNT(*) FROM orders WHERE instance = 'flip_btc' AND side = 'buy'")[0][0]
     eth_fills = fills_of(journal, "flip_eth")
     await wait_for(lambda: fills_of(journal, "flip_eth") >= eth_fills + 4, 10, "flip_eth keeps trading")
     assert engine.proc.returncode is None
-    assert journal_rows(journal, "SELECT COUNT(*) FROM orders WHERE instance = 'flip_btc'")[0][0] == btc_orders
+    assert journal_rows(journal, "SELECT COUNT(*) FROM orders WHERE instance = 'flip_btc' AND side = 'buy'")[0][0] == btc_orders  # 暂停只挡开仓
 
     second = await connect(journal)
     snapshot = await second.snapshot()

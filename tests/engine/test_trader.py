@@ -67,12 +67,14 @@ async def test_a_failing_strategy_only_stops_its_own_instance(start_engine):
 
 
 async def test_pause_stops_new_orders_and_resume_starts_them_again(start_engine):
-    """pause 之后不再下新单（状态写进日志库）；resume 之后又开始下单。"""
+    """pause 之后不再开新仓（平仓信号照常，状态写进日志库）；resume 之后又开始开仓。"""
     handle = await start_engine([flip()])
     await wait_for(lambda: fills_count(handle) >= 1, 15, "first fill")
     await handle.engine.command("pause", instance="flip_btc")
     assert journal_rows(handle, "SELECT status FROM instances") == [("paused",)]
-    await wait_for(lambda: not handle.engine.orders.open_orders(), 10, "no open orders")
+    bot = handle.engine.bots["flip_btc"]
+    await wait_for(lambda: not handle.engine.orders.open_orders() and bot.position.amount == 0, 10,
+                   "no open orders and the position closed by the exit signal")
     paused_count = len(handle.engine.orders.orders)
     await asyncio.sleep(1.5)  # 15 根 K 线，Flip 本该进出好几次
     assert len(handle.engine.orders.orders) == paused_count
@@ -137,7 +139,7 @@ async def test_kill_switch_cancels_flattens_and_stops(start_engine, exchange_vie
     engine = handle.engine
     await wait_for(lambda: any(b.position.amount for b in engine.bots.values()), 20, "an open position")
     result = await engine.command("kill_switch")
-    assert result["stopped"] == 2
+    assert sorted(result["stopped"]) == ["flip_btc", "flip_eth"] and result["remaining"] == []
     await wait_for(lambda: not engine.orders.open_orders(), 10, "no open orders")
     assert all(b.position.amount == 0 for b in engine.bots.values())
     assert all(b.state.status.value == "stopped" for b in engine.bots.values())
@@ -147,7 +149,7 @@ async def test_kill_switch_cancels_flattens_and_stops(start_engine, exchange_vie
     count = len(engine.orders.orders)
     await asyncio.sleep(1.0)
     assert len(engine.orders.orders) == count
-    assert journal_rows(handle, "SELECT COUNT(*) FROM events WHERE kind = 'breaker'")[0][0] == 1
+    assert journal_rows(handle, "SELECT COUNT(*) FROM events WHERE kind = 'kill_switch'")[0][0] == 2  # 接合 + 报告
 
 
 async def test_restart_resumes_positions_state_and_finds_nothing_to_fix(start_engine, tmp_path):
@@ -260,7 +262,7 @@ async def test_bar_window_has_no_hole_between_history_and_live_bars(start_engine
 async def test_order_whose_outcome_stays_unknown_is_resolved_by_the_poller(start_engine, sandbox, monkeypatch):
     """下单与之后的查询全都 503（重试用尽）：不抛出、不重发；订单保持 new，轮询在 recvWindow 过后查清它
     从未到达交易所并标为 rejected；交易照常继续。"""
-    from tradeterm.engine import trader
+    from tradeterm.engine import execution as trader
     from tradeterm.exchange.retry import RetryPolicy
 
     monkeypatch.setattr(trader, "POLL_INTERVAL_S", 0.3)
@@ -291,8 +293,8 @@ async def test_volatility_target_and_kelly_sizers_work_in_the_engine(start_engin
     bot = engine.bots["vol_btc"]
     window = engine.bots["vol_btc"].frame()
     expected_atr = float(atr(window["high"], window["low"], window["close"], 14).iloc[-1])
-    sizer = engine._sizers["vol_btc"]
+    sizer = engine.sizers["vol_btc"]
     equity, price = 10_000.0, bot.mark
     assert sizer.amount(equity, price, 0.001) == pytest.approx(min(equity * 0.001 / expected_atr,
                                                                    equity / (price * 1.001)), rel=1e-9)
-    assert engine._sizers["kelly_eth"].amount(10_000.0, 100.0, 0.0) == pytest.approx(10_000 * 0.05 / 100.0)
+    assert engine.sizers["kelly_eth"].amount(10_000.0, 100.0, 0.0) == pytest.approx(10_000 * 0.05 / 100.0)

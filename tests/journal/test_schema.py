@@ -1,13 +1,40 @@
-"""日志库的表结构与迁移：真实的 SQLite 文件（tmp_path），WAL 模式，版本表，迁移只应用一次。"""
+"""日志库的表结构与迁移：真实的 SQLite 文件（tmp_path），WAL 模式，版本表，迁移只应用一次，0600 文件，
+第 5 版把成交的身份改为 (账户, 交易所订单号, 成交编号)。"""
 
 from __future__ import annotations
 
 import sqlite3
+import stat
 
 import pytest
 
 from tradeterm.journal import schema
-from tradeterm.journal.schema import SCHEMA_VERSION, connect, migrate
+from tradeterm.journal.schema import SCHEMA_VERSION, connect, current_version, migrate
+
+# 第 4 版的 orders 表的一行（已有同号订单时不写）：(客户端订单号, 交易对, 交易所订单号)，其余列取固定值
+V4_ORDER = ("INSERT OR IGNORE INTO orders (client_order_id, run_id, instance, symbol, side, type, amount, status, filled, "
+            "exchange_order_id, reduce_only, reason, created_ts, updated_ts) "
+            "VALUES (?, 1, 'bot', ?, 'buy', 'market', 1.0, 'filled', 1.0, ?, 0, 'signal', 1, 1)")
+# 第 4 版的 fills 表的一行（主键为交易对 + 成交编号）：(交易对, 成交编号, 客户端订单号)
+V4_FILL = "INSERT INTO fills VALUES (?, ?, ?, 1, 'bot', 'buy', 100.0, 1.0, 0.1, 'USDT', 1000)"
+
+
+def build_v4_journal(path, fills: list[tuple[str, str, str, str | None]]) -> None:
+    """只用第 1-4 版的迁移建一个旧库：一次 paper 运行，fills 为 (交易对, 成交编号, 客户端订单号, 交易所订单号)，
+    每个客户端订单号一张订单（交易所订单号可以是 None，即订单从未拿到交易所订单号）。"""
+    conn = sqlite3.connect(path)
+    try:
+        current_version(conn)
+        for number, description, script in schema.MIGRATIONS[:4]:
+            conn.executescript(script)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?, 0)", (number, description))
+        conn.execute("INSERT INTO runs (kind, started_ts, starting_cash, settings) VALUES ('paper', 1, 100, '{}')")
+        for symbol, trade_id, client_id, exchange_id in fills:
+            conn.execute(V4_ORDER, (client_id, symbol, exchange_id))
+            conn.execute(V4_FILL, (symbol, trade_id, client_id))
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def test_new_journal_gets_all_tables_wal_mode_and_version(tmp_path):
@@ -79,3 +106,46 @@ def test_journal_newer_than_the_code_is_refused(tmp_path):
     conn.close()
     with pytest.raises(RuntimeError, match="newer"):
         connect(path)
+
+
+def test_v5_identifies_fills_by_account_exchange_order_and_trade_id(tmp_path):
+    """第 4 版的库升级：每笔旧成交都在，交易所订单号由订单表补上（订单没有时为空串），账户为空串（旧的）；
+    之后同一成交编号在另一张订单上可以再记一笔，同一 (账户, 订单, 编号) 不行。"""
+    path = tmp_path / "j.db"
+    build_v4_journal(path, [("BTC/USDT", "1", "c1", "1001"), ("ETH/USDT", "1", "c2", "2001"),
+                            ("BTC/USDT", "2", "c3", None)])
+    conn = connect(path)
+    try:
+        assert current_version(conn) == 5
+        rows = conn.execute("SELECT account, exchange_order_id, trade_id, symbol, client_order_id FROM fills "
+                            "ORDER BY client_order_id").fetchall()
+        assert rows == [("", "1001", "1", "BTC/USDT", "c1"), ("", "2001", "1", "ETH/USDT", "c2"),
+                        ("", "", "2", "BTC/USDT", "c3")]
+        insert = ("INSERT INTO fills (account, exchange_order_id, trade_id, symbol, client_order_id, run_id, side, "
+                  "price, amount, fee, fee_currency, ts) VALUES (?, ?, ?, 'BTC/USDT', 'c9', 1, 'buy', 1, 1, 0, 'USDT', 2)")
+        conn.execute(insert, ("binance:spot:abc", "1002", "1"))
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(insert, ("binance:spot:abc", "1002", "1"))
+    finally:
+        conn.close()
+
+
+def mode(path) -> int:
+    """文件的权限位。"""
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_connect_creates_private_files_and_makes_existing_ones_private(tmp_path):
+    """connect（回测记录、引擎迁移都用它）建的库与 -wal、-shm 是 0600；已有的 0644 库打开后是 0600。"""
+    path = tmp_path / "runs" / "j.db"
+    conn = connect(path)
+    try:
+        conn.execute("INSERT INTO runs (kind, started_ts, starting_cash, settings) VALUES ('backtest', 1, 1, '{}')")
+        conn.commit()
+        files = [path, path.with_name("j.db-wal"), path.with_name("j.db-shm")]
+        assert [mode(f) for f in files] == [0o600] * 3
+    finally:
+        conn.close()
+    path.chmod(0o644)
+    connect(path).close()
+    assert mode(path) == 0o600

@@ -1,4 +1,4 @@
-"""订单状态机：正常生命周期、重复与乱序消息被忽略、终态不可逆、成交按编号去重。"""
+"""订单状态机：正常生命周期、重复与乱序消息被忽略、终态不可逆、成交按 (账户, 交易所订单号, 成交编号) 去重。"""
 
 from __future__ import annotations
 
@@ -52,10 +52,12 @@ def test_ccxt_order_maps_to_update():
     assert OrderUpdate.from_ccxt({"id": 1, "status": "canceled", "filled": 0}).status is OrderStatus.CANCELLED
 
 
-def test_fill_ledger_deduplicates_by_trade_id():
-    """同一成交编号只记一次（推送与轮询都报告了它）；不同交易对的同号成交互不影响。"""
-    ledger = FillLedger({("ETH/USDT", "7")})
-    fill = Fill("cid", "BTC/USDT", Side.BUY, 100.0, 0.1, 0.01, "USDT", 0, trade_id="7")
+def test_fill_ledger_deduplicates_by_account_order_and_trade_id():
+    """同一 (账户, 交易所订单号, 成交编号) 只记一次（推送与轮询都报告了它）；同号成交在另一张订单上是另一笔。"""
+    ledger = FillLedger({("acct", "o1", "7")})
+    fill = Fill("cid", "BTC/USDT", Side.BUY, 100.0, 0.1, 0.01, "USDT", 0, trade_id="7", exchange_order_id="o2",
+                account="acct")
     assert ledger.accept(fill)
     assert not ledger.accept(fill)
-    assert not ledger.accept(Fill("cid", "ETH/USDT", Side.BUY, 100.0, 0.1, 0.01, "USDT", 0, trade_id="7"))
+    assert not ledger.accept(Fill("cid", "ETH/USDT", Side.BUY, 100.0, 0.1, 0.01, "USDT", 0, trade_id="7",
+                                  exchange_order_id="o1", account="acct"))

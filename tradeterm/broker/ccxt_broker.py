@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +23,9 @@ from tradeterm.models import Order, OrderType, Side
 from tradeterm.orders.state_machine import OrderUpdate
 
 log = logging.getLogger(__name__)
+
+# 账户标识里 API key 摘要（sha256 十六进制）的长度，字符（只用摘要的前缀，密钥本身从不出现）
+ACCOUNT_DIGEST_CHARS = 12
 
 
 class OrderRejected(Exception):
@@ -48,7 +52,7 @@ class TradeReport:
         """由 ccxt 的成交字典构造；订单响应里的成交没有 order 字段时用 order_id。"""
         fee = trade.get("fee") or {}
         quote = str(trade.get("symbol") or "/").split("/")[1].split(":")[0]
-        return cls(str(trade["id"]), str(trade.get("order") or order_id), str(trade["symbol"]),
+        return cls(str(trade["id"]), str(trade.get("order") or order_id or ""), str(trade["symbol"]),
                    Side(trade["side"]), float(trade["price"]), float(trade["amount"]), float(fee.get("cost") or 0.0),
                    str(fee.get("currency") or quote), int(trade.get("timestamp") or 0),
                    trade.get("takerOrMaker") == "maker")
@@ -57,12 +61,25 @@ class TradeReport:
 class CcxtBroker:
     """一个 ccxt.pro 客户端之上的经纪商（REST 下单 + websocket 回报）。"""
 
-    def __init__(self, exchange: Any, *, retry: RetryPolicy = RetryPolicy()):
-        """exchange 为 ccxt.pro 客户端（真实交易所或指向沙盒）；retry 为网络错误的重试策略。"""
+    def __init__(self, exchange: Any, *, retry: RetryPolicy = RetryPolicy(), market_type: str | None = None):
+        """exchange 为 ccxt.pro 客户端（真实交易所或指向沙盒）；retry 为网络错误的重试策略；
+        market_type 为账户标识里的市场类型（缺省取 ccxt 的 options.defaultType，再缺省为 spot）。"""
         # ccxt.pro 客户端
         self.exchange = exchange
         # 网络错误的重试策略
         self.retry = retry
+        # 账户标识里的市场类型（ccxt 的叫法：spot / swap / future ...）
+        self.market_type = market_type or str(exchange.options.get("defaultType") or "spot")
+
+    @property
+    def account_id(self) -> str:
+        """交易所账户的稳定标识，不含任何秘密：`交易所:市场类型:sha256(API key) 的前 12 位`。
+
+        成交的身份是 (账户, 交易所订单号, 成交编号)，所以同一个 key 每次启动都得到同一个标识；换了 key（新账户）
+        标识就不同。API key 与 secret 本身从不出现在标识里（标识会写进日志库）。"""
+        key = str(getattr(self.exchange, "apiKey", "") or "")
+        digest = hashlib.sha256(key.encode()).hexdigest()[:ACCOUNT_DIGEST_CHARS]
+        return f"{self.exchange.id}:{self.market_type}:{digest}"
 
     async def load_markets(self) -> dict[str, Any]:
         """加载市场信息（带重试）。"""
@@ -167,8 +184,9 @@ class CcxtBroker:
             page = await call_with_retry(self.exchange.fetch_my_trades, symbol, cursor, 1000, policy=self.retry,
                                          exchange=self.exchange, what="fetch_my_trades")
             fresh = [TradeReport.from_ccxt(t) for t in page]
-            known = {r.trade_id for r in reports}
-            reports += [r for r in fresh if r.trade_id not in known]
+            # 翻页的边界上同一笔成交会出现两次；按 (订单, 成交编号) 认，成交编号相同的另一张订单的成交不是重复
+            known = {(r.exchange_order_id, r.trade_id) for r in reports}
+            reports += [r for r in fresh if (r.exchange_order_id, r.trade_id) not in known]
             if len(page) < 1000:
                 return sorted(reports, key=lambda r: (r.ts, r.trade_id))
             cursor = int(page[-1]["timestamp"])

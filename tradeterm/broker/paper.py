@@ -57,6 +57,11 @@ class PaperBroker:
 
     # ---- 与 CcxtBroker 相同的接口 -------------------------------------------------------------------
 
+    @property
+    def account_id(self) -> str:
+        """模拟账户的标识：`paper:<交易所>`（模拟账户只存在于日志库里，同一交易所上重启仍是同一个账户）。"""
+        return f"paper:{getattr(self.exchange, 'id', None) or 'local'}"
+
     async def load_markets(self) -> dict[str, Any]:
         """加载真实交易所的市场信息（公开接口）。"""
         return await call_with_retry(self.exchange.load_markets, policy=self.retry, exchange=self.exchange,

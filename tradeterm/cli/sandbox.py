@@ -1,9 +1,14 @@
-"""`tradeterm sandbox`：以独立进程运行本地沙盒交易所（Binance 现货协议，供 ccxt 连接），Ctrl-C 停止。"""
+"""`tradeterm sandbox`：以独立进程运行本地沙盒交易所（Binance 现货协议，供 ccxt 连接），Ctrl-C 停止。
+
+`--state FILE` 让它持久（账户、订单、成交、模拟时钟与行情写进 FILE，重启后接着运行）；`--reset` 清掉 FILE 重新开始。
+`--reset --config config.yml` 只清掉那份配置的进程内沙盒状态文件（exchange.sandbox_state）然后退出，不启动服务。
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 
 from tradeterm.errors import UserError
 from tradeterm.sandbox.defaults import (DEFAULT_API_KEY, DEFAULT_HISTORY_BARS, DEFAULT_HOST, DEFAULT_PORT,
@@ -39,6 +44,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="slippage of market fills in basis points (default: 1)")
     parser.add_argument("--volume-share", type=float, default=0.25,
                         help="max share of a bar's volume a resting limit order can fill (default: 0.25)")
+    parser.add_argument("--state", metavar="FILE",
+                        help="keep accounts, orders, trades, the clock and the market in this SQLite file and "
+                             "resume from it on restart, like a real exchange (default: in memory only); when "
+                             "resuming, the saved market (--seed, --history, start time) wins over the flags")
+    parser.add_argument("--reset", action="store_true",
+                        help="with --state: delete FILE first and start a fresh account and market; with "
+                             "--config: delete that config's in-process sandbox state (exchange.sandbox_state) "
+                             "and exit without serving")
+    parser.add_argument("--config", metavar="FILE",
+                        help="only with --reset: the config whose in-process sandbox state to reset")
     parser.set_defaults(handler=run_sandbox)
 
 
@@ -55,6 +70,16 @@ def check_args(args: argparse.Namespace) -> None:
     for flag, value in (("--maker-fee", args.maker_fee), ("--taker-fee", args.taker_fee)):
         if not 0 <= value < 0.1:
             raise UserError(f"{flag} {value}: must be a fraction in [0, 0.1), e.g. 0.001 for 0.1%")
+    if args.config and not args.reset:
+        raise UserError(f"--config {args.config}: only used with --reset (to reset that config's in-process "
+                        f"sandbox); to serve a persistent sandbox give --state FILE")
+    if args.config and args.state:
+        raise UserError(f"--state {args.state} --config {args.config}: give one of them with --reset, not both")
+    if args.reset and not (args.state or args.config):
+        raise UserError("--reset: nothing to reset; add --state FILE (a standalone sandbox's state) or "
+                        "--config config.yml (the in-process sandbox of that config)")
+    if args.state and Path(args.state).is_dir():
+        raise UserError(f"--state {args.state}: is a directory; give a file, e.g. --state sandbox.db")
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
@@ -63,11 +88,41 @@ def run_sandbox(args: argparse.Namespace) -> int:
     from tradeterm.sandbox.server import SandboxExchange
 
     check_args(args)
+    if args.config:
+        return reset_config_state(args.config)
+    if args.reset:
+        print(describe_reset(Path(args.state)))
     trading = TradingConfig(args.maker_fee, args.taker_fee, args.slippage_bps, args.volume_share)
     sandbox = SandboxExchange(host=args.host, port=args.port, data=args.data, symbols=tuple(args.symbols),
                               speed=args.speed, seed=args.seed, history_bars=args.history, api_key=args.api_key,
-                              secret=args.secret, trading=trading)
+                              secret=args.secret, trading=trading, state_path=args.state)
     asyncio.run(_serve(sandbox))
+    return 0
+
+
+def describe_reset(path: Path) -> str:
+    """删除状态文件 path，返回一行英文说明删了什么（文件本来就不存在时也如实说明）。"""
+    from tradeterm.sandbox.state import reset_state_file
+
+    summary = reset_state_file(path)
+    if summary is None:
+        return f"reset: {path} does not exist; nothing to reset"
+    return f"reset sandbox state {path.resolve()}: deleted {summary.describe()}"
+
+
+def reset_config_state(config_file: str) -> int:
+    """`--reset --config`：删除该配置的进程内沙盒状态文件并提示日志库仍留着旧的持仓与成交；不启动服务。"""
+    from tradeterm.config import load_config
+    from tradeterm.engine.factory import sandbox_state_path
+
+    # 只需要路径：不检查策略插件，策略写错的配置也能重置
+    config = load_config(config_file, check_strategies=False)
+    print(describe_reset(sandbox_state_path(config)))
+    if not config.exchange.sandbox or config.exchange.sandbox_url:
+        print("note: this config does not start an in-process sandbox (exchange.sandbox is false or "
+              "exchange.sandbox_url is set), so the file above is not used by it")
+    print(f"hint: the journal {config.journal_path()} still holds the old positions and fills; point journal.path "
+          f"at a new file or delete it before the next run")
     return 0
 
 
@@ -77,6 +132,9 @@ async def _serve(sandbox) -> None:
     print(f"tradeterm sandbox exchange listening on {sandbox.url}  (websocket ws://{sandbox.host}:{sandbox.port})")
     print(f"symbols: {', '.join(sandbox.symbols)}   speed: x{sandbox.clock.speed:g}   "
           f"each account starts with 10,000 USDT")
+    if sandbox.store is not None:
+        state = "resumed" if sandbox.restored else "new"
+        print(f"state: {sandbox.store.path.resolve()} ({state}; survives restarts, --reset starts fresh)")
     print(f"accepted credentials (sandbox demo only): api key = {sandbox.api_key}   secret = {sandbox.secret}")
     print("spot: /api/v3/..., streams /ws and /stream, user data /ws-api/v3   "
           "USD-M perpetuals: /fapi/v1|v2|v3/..., streams /market/ws and /public/ws, user data /private/ws   "

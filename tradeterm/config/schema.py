@@ -36,10 +36,21 @@ class ExchangeConfig(Block):
     sandbox_speed: float = Field(60.0, gt=0, le=100_000)
     # 连接一个已在运行的沙盒（`tradeterm sandbox`）的地址，如 http://127.0.0.1:8765；None 时在进程内启动沙盒
     sandbox_url: str | None = Field(None, pattern=r"^https?://[^/\s]+/?$")
+    # 进程内沙盒的状态文件（SQLite：账户、订单、成交、模拟时钟），使它像真实交易所一样跨重启保留账户；
+    # 相对路径相对于配置文件所在目录；None 时为日志库旁的同名 .sandbox.db（tradeterm.db -> tradeterm.sandbox.db）
+    sandbox_state: Path | None = None
     # 连接真实交易所时，API 密钥所在的环境变量前缀（读取 PREFIX_API_KEY 与 PREFIX_SECRET）
     key_env_prefix: str = "TRADETERM"
     # 可选：0600 权限的密钥文件路径（YAML，含 api_key 与 secret）；密钥永远不写在 config.yml 里
     key_file: Path | None = None
+
+    @field_validator("sandbox_state", mode="before")
+    @classmethod
+    def _state_is_a_file(cls, value: Any) -> Any:
+        """状态文件须是文件路径：空串、'.'、'..'、以 / 结尾的目录都不行（在转成 Path 之前检查，末尾的 / 还在）。"""
+        if isinstance(value, str) and (value.strip().endswith("/") or Path(value.strip()).name in ("", ".", "..")):
+            raise ValueError(f"'{value}' is not a file path; give a file, e.g. tradeterm.sandbox.db")
+        return value
 
     @field_validator("id")
     @classmethod
@@ -98,6 +109,8 @@ class RiskConfig(Block):
     max_orders_per_minute: int | None = Field(None, gt=0)
     # 行情超过这么多秒没有更新就视为陈旧，拒绝下单
     stale_after: float | None = Field(None, gt=0)
+    # 行情订阅落后交易所超过这么多根已收盘 K 线即为陈旧：报警（横幅、通知），并拒绝该交易对上的新开仓
+    stale_feed_bars: int = Field(2, ge=1, le=10_000)
 
 
 class SizingConfig(Block):

@@ -162,7 +162,7 @@ class MarketData:
         """
         symbol = check_symbol(symbol)
         step = check_timeframe(timeframe)
-        now = await self._exchange_now()
+        now = await self.exchange_now()
         # 只要已收盘的 K 线：开盘时间早于当前这根的开盘时间
         until = min(now // step * step, now if until is None else int(until))
         candles = self._load(symbol, timeframe)
@@ -188,7 +188,7 @@ class MarketData:
                         len(gaps), sum(g.missing for g in gaps))
         return frame
 
-    async def _exchange_now(self) -> int:
+    async def exchange_now(self) -> int:
         """交易所的当前时间（UTC 毫秒）：支持 fetch_time 的交易所以它为准（沙盒倍速回放时不同于本机时间），
         否则用本机时间。"""
         if not (getattr(self.exchange, "has", {}) or {}).get("fetchTime"):

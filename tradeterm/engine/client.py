@@ -6,13 +6,16 @@
   界面可以随时连上、断开，机器人照常运行。
 
 命令（`command(name, **args)`）：
-- `pause` / `resume` / `stop` / `start`（instance=实例名）：改变实例状态；
+- `pause` / `resume` / `stop` / `start`（instance=实例名）：改变实例状态。pause = 不开新仓，平仓信号与止损止盈照常；
+  stop = 什么都不运行，持仓保留；一键停止接合时 start/resume 被拒绝；
 - `set_params`（instance=实例名, params={...}）：运行中修改参数（按类校验，非法参数报错、不生效）；
 - `cancel_order`（client_order_id=...）、`cancel_all`（instance=可选）：撤单；
-- `flatten`（instance=实例名）：撤掉该实例的挂单并市价平掉它的持仓；
+- `flatten`（instance=实例名, dry_run=False）：暂停实例、撤掉它的挂单、市价平掉它的持仓（之后保持暂停，不会马上又开仓）；
+  dry_run=True 只返回将要平掉的真实数量；
 - `manual_order`（symbol=, side="buy"|"sell", amount= 或 notional=, type="market"|"limit", price=限价,
   dry_run=False）：手动下单，经过与策略订单相同的规则与风控；dry_run=True 只返回风控预览、不下单；
-- `kill_switch`：撤掉全部挂单、平掉全部持仓、停止全部实例，之后风控只放行减仓单；
+- `kill_switch`（reset=False）：挡住新单 -> 停止全部实例 -> 撤掉全部挂单 -> 平掉全部持仓（机器人的与手动的）->
+  向交易所核对并报告剩下的；接合状态写进日志库，重启后仍在，只由 reset=True 解除；
 - `shutdown`：优雅地停止引擎（只对 headless 引擎有意义；界面退出默认不停机器人）。
 命令的用户错误（未知实例、当前状态下不允许）以 UserError 抛出，消息为英文。
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tradeterm.engine.bot import Intent
 from tradeterm.engine.client import COMMANDS
-from tradeterm.engine.events import EventKind
-from tradeterm.engine.instance import InstanceStatus
 from tradeterm.errors import UserError
 from tradeterm.models import OrderType, Side
 
@@ -30,18 +27,21 @@ async def run_command(engine: "TraderEngine", name: str, args: dict[str, Any]) -
 
 
 async def _state_change(engine: "TraderEngine", name: str, instance: str) -> dict[str, Any]:
-    """pause / resume / stop / start 一个实例。"""
+    """pause / resume / stop / start 一个实例；一键停止接合时不许 start/resume（先解除）。"""
     bot = engine.bot(instance)
+    if name in ("start", "resume") and engine.risk.killed:
+        raise UserError(f"cannot {name} '{instance}': the kill switch is engaged; reset it first with "
+                        f"'tradeterm ctl kill-switch --reset' (or Shift+K in the console)")
     bot.state.apply(name)
-    await engine._save_instance(bot)
+    await engine.save_instance(bot)
     return bot.summary()
 
 
 async def _set_params(engine: "TraderEngine", name: str, instance: str, params: dict[str, Any]) -> dict[str, Any]:
     """运行中修改参数：与当前参数合并后按类校验；非法时抛错，旧参数不变。"""
     bot = engine.bot(instance)
-    engine._replace_strategy(bot, {**bot.strategy.params, **params})
-    await engine._save_instance(bot)
+    engine.replace_strategy(bot, {**bot.strategy.params, **params})
+    await engine.save_instance(bot)
     return bot.summary()
 
 
@@ -64,23 +64,18 @@ async def _cancel_all(engine: "TraderEngine", name: str, instance: str | None = 
     return {"cancelled": len(orders)}
 
 
-async def _flatten(engine: "TraderEngine", name: str, instance: str) -> dict[str, Any]:
-    """撤掉实例的挂单并市价平掉它的持仓。"""
-    bot = engine.bot(instance)
-    for order in engine.orders.open_orders(instance):
-        await engine.orders.cancel(order)
-    if not bot.position.amount:
-        return {"instance": instance, "closed": 0.0}
-    amount = bot.position.amount
-    await engine._execute(bot, Intent(Side.SELL if amount > 0 else Side.BUY, False, "flatten"), None)
-    return {"instance": instance, "closed": amount}
+async def _flatten(engine: "TraderEngine", name: str, instance: str, dry_run: bool = False) -> dict[str, Any]:
+    """暂停实例、撤掉它的挂单、市价平掉它的持仓；dry_run 只返回将要平掉的真实数量（确认框用）。"""
+    from tradeterm.engine.safety import flatten_instance
+
+    return await flatten_instance(engine, engine.bot(instance), dry_run=bool(dry_run))
 
 
 async def _manual_order(engine: "TraderEngine", name: str, symbol: str, side: str, amount: float | None = None,
                         notional: float | None = None, type: str = "market", price: float | None = None,
                         dry_run: bool = False) -> dict[str, Any]:
     """手动下单：amount（基础货币）与 notional（计价货币，按限价或最新价折成数量）二选一；dry_run 只预览风控。"""
-    from tradeterm.engine.trader import order_dict
+    from tradeterm.engine.execution import order_dict
 
     symbols = list(dict.fromkeys(b.symbol for b in engine.bots.values()))
     if symbol not in symbols:
@@ -116,21 +111,13 @@ async def _manual_order(engine: "TraderEngine", name: str, symbol: str, side: st
     return order_dict(order)
 
 
-async def _kill_switch(engine: "TraderEngine", name: str) -> dict[str, Any]:
-    """一键停止：风控只放行减仓单；撤掉全部挂单、平掉全部持仓、停止全部实例。"""
-    engine.risk.kill()
-    event = engine.publish(EventKind.BREAKER, rule="kill_switch", message="kill switch engaged")
-    await engine.journal.record_event(event.ts, event.kind.value, event.data)
-    cancelled = len(engine.orders.open_orders())
-    for order in engine.orders.open_orders():
-        await engine.orders.cancel(order)
-    for bot in engine.bots.values():
-        if bot.position.amount:
-            await _flatten(engine, "flatten", bot.name)
-        if bot.state.status is not InstanceStatus.STOPPED:
-            bot.state.apply("stop")
-            await engine._save_instance(bot)
-    return {"cancelled": cancelled, "stopped": len(engine.bots)}
+async def _kill_switch(engine: "TraderEngine", name: str, reset: bool = False) -> dict[str, Any]:
+    """一键停止（顺序见 tradeterm/engine/safety.py）；reset=True 解除（实例保持 stopped）。"""
+    from tradeterm.engine.safety import engage_kill_switch, reset_kill_switch
+
+    if reset:
+        return await reset_kill_switch(engine)
+    return await engage_kill_switch(engine)
 
 
 async def _shutdown(engine: "TraderEngine", name: str) -> dict[str, Any]:

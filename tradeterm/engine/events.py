@@ -32,6 +32,12 @@ class EventKind(str, Enum):
     ERROR = "error"
     # 一般日志信息（负载：message）
     LOG = "log"
+    # 行情订阅变陈旧或恢复（负载：message、symbol、timeframe、lag_bars、stale、last_bar_ts、exchange_bar_ts、age_s）
+    STALE = "stale"
+    # 一键停止的状态变化与报告（负载：engaged、message，接合时还有 cancelled、closed、remaining、stopped）
+    KILL_SWITCH = "kill_switch"
+    # 对账发现的无法解释的问题（负载：symbol、message、fix：该怎么办）
+    RECONCILE = "reconcile"
 
 
 @dataclass(frozen=True, slots=True)

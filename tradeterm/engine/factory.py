@@ -65,6 +65,19 @@ def lock_journal(journal_path: Path) -> int:
     return fd
 
 
+def sandbox_state_path(config: AppConfig) -> Path:
+    """进程内沙盒状态文件的绝对路径：exchange.sandbox_state（相对路径按配置文件目录解析，同 journal.path），
+    没有设置时为日志库旁的同名 .sandbox.db（tradeterm.db -> tradeterm.sandbox.db）。与日志库是同一个文件时抛 UserError。"""
+    path = config.exchange.sandbox_state
+    if path is None:
+        return config.journal_path().with_suffix(".sandbox.db")
+    path = path if path.is_absolute() else (config.base_dir / path).resolve()
+    if path == config.journal_path():
+        raise UserError(f"exchange.sandbox_state '{config.exchange.sandbox_state}': is the journal file "
+                        f"(journal.path); give the sandbox its own file, e.g. tradeterm.sandbox.db")
+    return path
+
+
 def config_symbols(config: AppConfig) -> tuple[str, ...]:
     """配置里启用的实例用到的交易对（去重、保持顺序）。"""
     return tuple(dict.fromkeys(s.symbol for s in config.strategies if s.enabled))
@@ -139,8 +152,10 @@ async def _exchange_client(config: AppConfig, handle: EngineHandle) -> tuple[Any
         if url is None:
             from tradeterm.sandbox.server import SandboxExchange
 
+            # 进程内沙盒是持久的：引擎重启后接着原来的账户、订单与行情，与日志库里的持仓一致
             handle.sandbox = await SandboxExchange(port=0, symbols=config_symbols(config) or ("BTC/USDT",),
-                                                   speed=config.exchange.sandbox_speed).start()
+                                                   speed=config.exchange.sandbox_speed,
+                                                   state_path=sandbox_state_path(config)).start()
             url = handle.sandbox.url
         label = "sandbox (in-process)" if handle.sandbox is not None else f"sandbox {url}"
         return make_client(url, api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, pro=True,

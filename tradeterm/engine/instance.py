@@ -1,8 +1,9 @@
 """策略实例的运行状态：running / paused / stopped / error 四态与合法的命令。
 
-- pause：暂停产生新信号（已有持仓、止损止盈照常由引擎管理）；resume 恢复。
-- stop：停止实例（不再接收 K 线）；start 重新启动（从 stopped 或 error）。
-- 实例内部抛异常时进入 error（等同暂停并记录错误），其他实例不受影响；start/resume 可恢复。
+- pause：不开新仓；策略的平仓信号、止损止盈照常执行（持仓仍受保护）；resume 恢复。
+- stop：什么都不运行（不接收 K 线、不问策略、不检查止损止盈），持仓原样保留；start 重新启动（从 stopped 或 error）。
+- flatten（引擎命令）：先 pause，再撤掉该实例的挂单、市价平掉它的持仓，之后保持暂停（不会马上又开仓）。
+- 实例内部抛异常时进入 error：不再问策略，止损止盈照常执行，记录错误；其他实例不受影响；start/resume 可恢复。
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ class InstanceStatus(str, Enum):
 
     # 正常运行，接收 K 线并产生信号
     RUNNING = "running"
-    # 暂停：接收 K 线（保持指标最新）但不下新单
+    # 暂停：接收 K 线（保持指标最新），不开新仓；平仓信号与止损止盈照常执行
     PAUSED = "paused"
     # 已停止：不接收 K 线
     STOPPED = "stopped"
-    # 出错：策略代码抛出异常，已自动暂停
+    # 出错：策略代码抛出异常，不再问策略；止损止盈照常执行
     ERROR = "error"
 
 
@@ -48,6 +49,11 @@ class InstanceState:
     def trading(self) -> bool:
         """是否会下新单（只有 running）。"""
         return self.status is InstanceStatus.RUNNING
+
+    @property
+    def exits_run(self) -> bool:
+        """平仓信号与止损止盈是否执行（running、paused、error；stopped 不执行）。"""
+        return self.status is not InstanceStatus.STOPPED
 
     @property
     def receives_bars(self) -> bool:

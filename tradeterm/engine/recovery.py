@@ -5,7 +5,8 @@
 2. 从最后一笔已记账成交起，取每个交易对上本账户的成交：属于本引擎订单的补记（断线或宕机期间的成交），
    不属于任何订单的（有人在别处下了单）无法解释。
 3. 余额：第一次运行时记下账户基线；之后每个交易对的基础币种应满足“交易所总额 = 基线 + 全部机器人持仓”。
-无法解释的问题会报告（事件 + 日志库），并停止涉及该交易对的实例——宁可停下，也不在错误的持仓上继续交易。
+无法解释的问题会报告（RECONCILE 事件 + 日志库 + `ctl status` 的 problems），写明该怎么办（新的日志库、重置沙盒），
+并停止涉及该交易对的实例——宁可停下，也不在错误的持仓上继续交易。交易所上本引擎无法归位的成交从不被静默丢弃。
 """
 
 from __future__ import annotations
@@ -24,20 +25,39 @@ log = logging.getLogger(__name__)
 
 
 async def reconcile(engine: "TraderEngine") -> list[str]:
-    """执行三步对账，返回无法解释的问题（英文）；有问题的交易对上的实例被停止。"""
+    """执行三步对账，返回无法解释的问题（英文，每条都写明该怎么办）；有问题的交易对上的实例被停止。
+
+    每个问题记一条 RECONCILE 事件（日志库 + 总线：横幅、`ctl status` 的 problems、通知挂钩都看得到）。"""
     problems: list[tuple[str, str]] = []
     problems += await _reconcile_orders(engine)
     problems += await _reconcile_trades(engine)
     problems += await _reconcile_balances(engine)
+    fix = await _advice(engine, problems)
+    messages = []
     for symbol, message in problems:
-        log.error("reconcile problem symbol=%s %s", symbol, message)
-        event = engine.publish(EventKind.ERROR, instance="", error=f"reconcile: {message}")
-        await engine.journal.record_event(event.ts, event.kind.value, event.data)
+        text = f"{message}. {fix}" if fix else message
+        log.error("reconcile problem symbol=%s %s", symbol, text)
+        await engine.record(EventKind.RECONCILE, symbol=symbol, message=text, fix=fix)
+        messages.append(text)
         for bot in engine.bots.values():
             if bot.symbol == symbol and bot.state.status is not InstanceStatus.STOPPED:
                 bot.state.status, bot.state.error = InstanceStatus.STOPPED, f"reconcile: {message}"
-                await engine._save_instance(bot)
-    return [message for _, message in problems]
+                await engine.save_instance(bot)
+    return messages
+
+
+async def _advice(engine: "TraderEngine", problems: list[tuple[str, str]]) -> str:
+    """对账问题该怎么办（英文一句）：交易所账户是新的（没有任何成交历史而日志库有）时，说明是交易所被重置了。"""
+    if not problems:
+        return ""
+    journal = engine.journal.path
+    if engine.orders.booked and not any([await engine.broker.my_trades(s, None) for s in _symbols(engine)]):
+        return (f"The exchange account has no trade history but the journal {journal.name} holds "
+                f"fills of {len(engine.orders.booked)} order(s): the exchange account was reset or is a different one. "
+                f"Start a new journal (set journal.path to a new file, or move {journal} away), or reset the "
+                f"sandbox together with the journal ('tradeterm sandbox --reset --config CONFIG' and a new journal)")
+    return (f"Check the exchange for trades made outside this engine; the affected instances are stopped. "
+            f"To start over on this account, set journal.path to a new file (the old journal {journal} is kept)")
 
 
 async def _reconcile_orders(engine: "TraderEngine") -> list[tuple[str, str]]:
@@ -71,7 +91,7 @@ async def _reconcile_trades(engine: "TraderEngine") -> list[tuple[str, str]]:
     last = await engine.journal.last_fill_ts()
     for symbol in _symbols(engine):
         for report in await engine.broker.my_trades(symbol, last):
-            if (symbol, report.trade_id) in engine.orders.ledger.seen:
+            if engine.orders.is_booked(report):  # 按 (账户, 交易所订单号, 成交编号)，不只凭成交编号
                 continue
             if not await engine.orders.adopt(report):
                 problems.append((symbol, f"trade {report.trade_id} on {symbol} (order {report.exchange_order_id}) "
@@ -86,7 +106,7 @@ async def _reconcile_balances(engine: "TraderEngine") -> list[tuple[str, str]]:
     totals = await engine.broker.balances()
     baseline = await engine.journal.baseline()
     if baseline is None:
-        if not engine.orders.ledger.seen:
+        if not engine.orders.booked:
             await engine.journal.set_baseline({engine.config.account.quote_currency: 0.0, **totals})
         return []
     held: dict[str, float] = {}

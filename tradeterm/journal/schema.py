@@ -22,13 +22,29 @@
 
 第 4 版：orders.bar_ts：决定下这张单时本实例最后一根已收盘 K 线（交易所时间），replay-check 据此把实盘订单与回测信号逐根对上
 （不受下单延迟影响）。
+
+第 5 版：一笔成交的身份是 (交易所账户, 交易所订单号, 成交编号)，不再是 (交易对, 成交编号)——交易所账户换成新的
+（成交编号从 1 重新开始）时，新成交曾与旧成交撞号而被当作重复丢掉。fills 加 account 与 exchange_order_id 两列，
+主键改为 (account, exchange_order_id, trade_id)。旧行的 exchange_order_id 由 orders 表按客户端订单号补上，
+account 为空串（第 5 版之前记的，不知道是哪个账户）：去重时空串账户与任何账户匹配，升级后的库不会把旧成交再记一次。
+
+日志库文件只给所有者读写（0600）：库文件先以 0600 建好再连接（SQLite 建 -wal、-shm 时沿用库文件的权限），
+已有的文件在打开时改成 0600（`create_private`）。
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
+
+from tradeterm.errors import UserError
+
+# 日志库文件（及 SQLite 的 -wal、-shm 伴生文件）的权限：只有所有者可读写
+FILE_MODE = 0o600
+# WAL 模式下 SQLite 在库文件旁建的伴生文件的后缀
+SIDECAR_SUFFIXES = ("-wal", "-shm")
 
 # 迁移列表：(版本号, 说明, SQL 脚本)；只追加
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -166,6 +182,32 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         -- 决定下单时本实例最后一根已收盘 K 线的开盘时间，UTC 毫秒（交易所时间）；手动单与旧订单为 NULL
         ALTER TABLE orders ADD COLUMN bar_ts INTEGER;
     """),
+    (5, "a fill is identified by (account, exchange order id, trade id)", """
+        CREATE TABLE fills_v5 (
+            account TEXT NOT NULL,           -- 交易所账户标识（经纪商的 account_id，不含密钥）；'' 为第 5 版之前的成交
+            exchange_order_id TEXT NOT NULL, -- 所属订单的交易所订单号
+            trade_id TEXT NOT NULL,          -- 交易所成交编号（与账户、交易所订单号一起唯一）
+            symbol TEXT NOT NULL,            -- 交易对
+            client_order_id TEXT NOT NULL,   -- 所属订单的客户端订单号
+            run_id INTEGER NOT NULL,         -- 记账时的运行
+            instance TEXT,                   -- 策略实例名
+            side TEXT NOT NULL,              -- buy / sell
+            price REAL NOT NULL,             -- 成交价，计价货币
+            amount REAL NOT NULL,            -- 成交数量，基础货币
+            fee REAL NOT NULL,               -- 手续费，单位见 fee_currency
+            fee_currency TEXT NOT NULL,      -- 手续费币种
+            ts INTEGER NOT NULL,             -- 成交时间，UTC 毫秒
+            PRIMARY KEY (account, exchange_order_id, trade_id)
+        ) WITHOUT ROWID;
+        INSERT INTO fills_v5 SELECT '', COALESCE((SELECT o.exchange_order_id FROM orders o
+                                                  WHERE o.client_order_id = f.client_order_id), ''),
+               f.trade_id, f.symbol, f.client_order_id, f.run_id, f.instance, f.side, f.price, f.amount, f.fee,
+               f.fee_currency, f.ts FROM fills f;
+        DROP TABLE fills;
+        ALTER TABLE fills_v5 RENAME TO fills;
+        -- 最近一笔成交的时间（对账的起点）与按时间列出成交
+        CREATE INDEX fills_ts ON fills(ts);
+    """),
 ]
 # 代码所知的最新表结构版本
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -196,10 +238,27 @@ def migrate(conn: sqlite3.Connection) -> int:
     return version
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """打开（必要时创建）日志库：WAL 模式、外键约束、应用迁移。"""
+def create_private(path: str | Path) -> Path:
+    """确保日志库文件存在且只有所有者可读写（0600），已有的 -wal、-shm 也改成 0600；返回路径。
+
+    SQLite 建 -wal、-shm 时沿用库文件的权限，所以库文件由这里以 0600 建好（O_CREAT 的权限只会被 umask 收紧，
+    不会放宽），之后的伴生文件自然也是 0600。改不了权限（文件属于别的用户）时抛 UserError。"""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in SIDECAR_SUFFIXES)):
+        try:
+            if file.exists() and file.stat().st_mode & 0o777 != FILE_MODE:
+                os.chmod(file, FILE_MODE)
+        except PermissionError as exc:
+            raise UserError(f"journal file '{file}' cannot be made private (mode 0600): {exc.strerror}; "
+                            f"run 'chmod 600 {file}' as its owner or set journal.path to another file") from None
+    return path
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """打开（必要时以 0600 创建）日志库：WAL 模式、外键约束、应用迁移。"""
+    path = create_private(path)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")

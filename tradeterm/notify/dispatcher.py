@@ -11,7 +11,8 @@ from typing import Protocol
 from tradeterm.engine.events import Event, EventKind
 
 # 值得通知的事件种类
-NOTIFY_KINDS = frozenset({EventKind.FILL, EventKind.REJECTION, EventKind.BREAKER, EventKind.ERROR})
+NOTIFY_KINDS = frozenset({EventKind.FILL, EventKind.REJECTION, EventKind.BREAKER, EventKind.ERROR, EventKind.STALE,
+                          EventKind.KILL_SWITCH, EventKind.RECONCILE})
 # 本模块的日志记录器
 logger = logging.getLogger("tradeterm.notify")
 

@@ -1,10 +1,12 @@
-"""订单管理：每张订单先写日志库再发出；回报（下单响应、推送、轮询、对账）按状态机前进，成交按编号去重。
+"""订单管理：每张订单先写日志库再发出；回报（下单响应、推送、轮询、对账）按状态机前进，成交按身份去重。
 
 一张订单的生命周期：
 1. `submit`：以 new 状态写入日志库并提交 -> 经纪商下单（网络错误时先按客户端订单号查询，绝不盲目重发）；
    交易所拒绝 -> rejected（原因写进订单与事件）。
 2. 回报：`apply` 把状态更新应用到订单（只前进不后退），新成交交给 `on_fill`（引擎更新持仓并在同一事务里记账）。
 3. 订单报告的已成交数量多于已记账的成交时（推送里没有成交明细），用 REST 查成交补上（`catch_up_fills`）。
+成交的身份是 (交易所账户, 交易所订单号, 成交编号)：账户取自经纪商的 `account_id`，成交编号相同而订单不同的是两笔成交；
+交易所订单号不属于本引擎任何订单的成交不会被当作“已记过”吞掉，`adopt` 返回 False，由对账报告。
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class OrderManager:
         self.orders: dict[str, Order] = {}
         # 交易所订单号 -> 客户端订单号
         self.by_exchange_id: dict[str, str] = {}
+        # 本引擎交易的交易所账户的标识（不含密钥），成交身份的第一部分
+        self.account: str = broker.account_id
         # 已记账成交的去重表
         self.ledger = FillLedger()
         # 客户端订单号 -> 已记账的成交数量合计，基础货币
@@ -137,10 +141,17 @@ class OrderManager:
         await self.book(self.orders[client_id], report)
         return True
 
+    def is_booked(self, report: TradeReport) -> bool:
+        """这笔交易所成交是否已记账：按 (本账户, 交易所订单号, 成交编号) 识别，不只看成交编号。"""
+        return self.ledger.knows(self.account, report.exchange_order_id, report.trade_id)
+
     async def book(self, order: Order, report: TradeReport) -> None:
         """一笔成交：去重后交给 on_fill（它负责持仓与记账），累计订单的手续费与已记账数量。"""
+        # 成交回报没带交易所订单号时（个别推送）用订单自己的：同一笔成交从别的渠道到达时带的就是它
+        exchange_order_id = report.exchange_order_id or order.exchange_order_id or ""
         fill = Fill(order.client_order_id, order.symbol, order.side, report.price, report.amount, report.fee,
-                    report.fee_currency, report.ts, report.trade_id, report.is_maker, order.instance)
+                    report.fee_currency, report.ts, report.trade_id, report.is_maker, order.instance,
+                    exchange_order_id=exchange_order_id, account=self.account)
         if not self.ledger.accept(fill):
             return
         order.fee += fill.fee

@@ -4,14 +4,17 @@
 - 已成交数量只增不减；更小的已成交数量视为过期消息，忽略。
 - 终态不再改变（已成交的订单不会因为迟到的 open 消息回到挂单）。
 - 状态按 TRANSITIONS 表前进；同一状态重复到达是幂等的。
-成交明细（trade）按交易所成交编号去重（FillLedger），同一笔成交无论从推送、轮询还是对账到达都只记一次。
+成交明细（trade）按 (交易所账户, 交易所订单号, 成交编号) 去重（FillLedger），同一笔成交无论从推送、轮询还是对账
+到达都只记一次；只凭成交编号去重是错的：换了新的交易所账户后编号从 1 重来，新成交会被当作旧成交丢掉。
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from tradeterm.models import Fill, Order, OrderStatus
+from tradeterm.models.fill import LEGACY_ACCOUNT
 
 # 合法的状态转移：当前状态 -> 允许到达的状态（终态没有出边）
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -77,20 +80,28 @@ def apply_update(order: Order, update: OrderUpdate) -> bool:
     return changed
 
 
-class FillLedger:
-    """已记账成交的去重表：按 (交易对, 成交编号) 识别同一笔成交。"""
+# 一笔成交的身份：(交易所账户, 交易所订单号, 成交编号)
+FillKey = tuple[str, str, str]
 
-    def __init__(self, seen: set[tuple[str, str]] | None = None):
-        """seen 为已记账的 (交易对, 成交编号) 集合（重启时从日志库载入）。"""
-        # 已记账的成交：(交易对, 交易所成交编号)
-        self.seen: set[tuple[str, str]] = set(seen or ())
+
+class FillLedger:
+    """已记账成交的去重表：按 (交易所账户, 交易所订单号, 成交编号) 识别同一笔成交。"""
+
+    def __init__(self, seen: Iterable[FillKey] | None = None):
+        """seen 为已记账成交的身份（重启时从日志库载入）；账户为空串的旧成交与任何账户匹配。"""
+        # 已记账的成交：(交易所账户, 交易所订单号, 交易所成交编号)
+        self.seen: set[FillKey] = set(seen or ())
+
+    def knows(self, account: str, exchange_order_id: str, trade_id: str) -> bool:
+        """这笔成交是否已记过：同一账户的同一订单、同一成交编号，或不知道账户的旧成交里有这张订单的这个编号。"""
+        return ((account, exchange_order_id, trade_id) in self.seen
+                or (LEGACY_ACCOUNT, exchange_order_id, trade_id) in self.seen)
 
     def accept(self, fill: Fill) -> bool:
         """第一次见到这笔成交返回 True 并记下；重复返回 False。没有成交编号的成交总是接受。"""
         if not fill.trade_id:
             return True
-        key = (fill.symbol, fill.trade_id)
-        if key in self.seen:
+        if self.knows(fill.account, fill.exchange_order_id, fill.trade_id):
             return False
-        self.seen.add(key)
+        self.seen.add((fill.account, fill.exchange_order_id, fill.trade_id))
         return True

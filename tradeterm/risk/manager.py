@@ -49,6 +49,7 @@ class AccountSnapshot:
     cash: float                                                  # 可用现金（未被挂单占用）
     positions: dict[str, float] = field(default_factory=dict)    # 交易对 -> 带符号的持仓名义金额（多正空负）
     last_price_ts: dict[str, int] = field(default_factory=dict)  # 交易对 -> 最新行情时间
+    stale: dict[str, str] = field(default_factory=dict)          # 陈旧的交易对（订阅落后交易所超过界限）-> 英文说明
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,10 @@ class RiskManager:
         """一键停止：之后只放行减仓单（撤单、平仓与停止实例由引擎执行）。"""
         self.killed = True
 
+    def reset_kill(self) -> None:
+        """解除一键停止（只由明确的 kill-switch --reset 调用）：新开仓重新受其余规则约束。"""
+        self.killed = False
+
     def check(self, request: OrderRequest, account: AccountSnapshot, *, record: bool = True) -> RiskDecision:
         """检查一张订单请求；放行且 record 为真时记入频率统计（record=False 只预览结论，如界面的下单确认）。"""
         for rule in (self._kill_switch, self._breakers, self._stale, self._price_band, self._order_notional,
@@ -118,9 +123,14 @@ class RiskManager:
         return None
 
     def _stale(self, request: OrderRequest, account: AccountSnapshot) -> RiskDecision | None:
-        """行情超过 stale_after 秒未更新时拒绝新开仓。"""
+        """行情陈旧时拒绝新开仓：订阅落后交易所超过 stale_feed_bars 根（引擎的看门狗判定），
+        或行情超过 stale_after 秒未更新。"""
+        if request.reduces:
+            return None
+        if request.symbol in account.stale:
+            return RiskDecision(False, "stale_after", f"market data is stale: {account.stale[request.symbol]}")
         limit = self.config.stale_after
-        if limit is None or request.reduces:
+        if limit is None:
             return None
         last = account.last_price_ts.get(request.symbol)
         age = None if last is None else (request.ts - last) / 1000.0

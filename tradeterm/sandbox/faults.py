@@ -56,6 +56,9 @@ class FaultInjector:
         self.refused_websockets = 0
         # klines 接口“没有数据”的时间段 [开始, 结束)（UTC 毫秒），模拟交易所维护造成的缺口
         self.hidden_klines: list[tuple[int, int]] = []
+        # 行情流的滞后：Binance 交易对 id（如 BTCUSDT）-> 毫秒（模拟时间）；该交易对的 K 线流推送的是这么久以前的行情
+        # （模拟一个被拖慢、越落越远的行情连接；REST 接口不受影响，始终是当前行情）
+        self.stream_lags: dict[str, int] = {}
 
     def clear(self) -> None:
         """清除全部故障。"""
@@ -98,6 +101,17 @@ class FaultInjector:
     def hide_klines(self, start_ts: int, end_ts: int) -> None:
         """让 klines 接口不返回开盘时间在 [start_ts, end_ts)（UTC 毫秒）内的 K 线（交易所的数据缺口）。"""
         self.hidden_klines.append((int(start_ts), int(end_ts)))
+
+    def lag_stream(self, market_id: str, lag_ms: int) -> None:
+        """让 market_id（如 BTCUSDT）的 K 线流落后 lag_ms 毫秒（模拟时间）；0 取消。"""
+        if lag_ms > 0:
+            self.stream_lags[market_id.replace("/", "").upper()] = int(lag_ms)
+        else:
+            self.stream_lags.pop(market_id.replace("/", "").upper(), None)
+
+    def stream_lag(self, market_id: str) -> int:
+        """market_id 的 K 线流此刻的滞后，毫秒（模拟时间）；没有注入时为 0。"""
+        return self.stream_lags.get(market_id.upper(), 0)
 
     def is_hidden(self, ts: int) -> bool:
         """开盘时间为 ts 的 K 线是否被 hide_klines 藏起来。"""

@@ -82,9 +82,9 @@ class MatchingEngine:
         # 挂单索引：交易对 id -> {订单号: (账户, 订单)}
         self.open_orders: dict[str, dict[int, tuple[Account, SandboxOrder]]] = {m: {} for m in markets}
         # 下一个订单号
-        self._next_order_id = 1
+        self.next_order_id = 1
         # 下一个成交编号
-        self._next_trade_id = 1
+        self.next_trade_id = 1
 
     def market(self, market_id: str) -> SymbolMarket:
         """按交易对 id 取行情；不存在时抛 -1121。"""
@@ -111,12 +111,12 @@ class MatchingEngine:
         self._check_filters(market, request, amount, last)
         self._check_trigger(request, last, bid, ask)
         order = SandboxOrder(
-            order_id=self._next_order_id, client_order_id=request.client_order_id, symbol=spec.symbol,
+            order_id=self.next_order_id, client_order_id=request.client_order_id, symbol=spec.symbol,
             market_id=spec.market_id, side=request.side, type=request.type, time_in_force=request.time_in_force,
             amount=amount, price=request.price, stop_price=request.stop_price, created_ts=now,
             quote_amount=request.quote_amount, updated_ts=now, working_ts=now, reduce_only=request.reduce_only)
         self._reserve(account, order, market, last)
-        self._next_order_id += 1
+        self.next_order_id += 1
         account.orders[order.order_id] = order
         self._publish_order(account, order, "NEW", now)
         log.info("order accepted id=%s symbol=%s side=%s type=%s amount=%s price=%s stop=%s", order.order_id,
@@ -250,9 +250,9 @@ class MatchingEngine:
             return
         notional = price * amount
         fee = fee_amount(notional, rate)
-        trade = SandboxTrade(self._next_trade_id, order.order_id, spec.symbol, spec.market_id, order.side, price,
+        trade = SandboxTrade(self.next_trade_id, order.order_id, spec.symbol, spec.market_id, order.side, price,
                              amount, fee, spec.quote, is_maker, now, realized)
-        self._next_trade_id += 1
+        self.next_trade_id += 1
         account.trades.append(trade)
         order.fills.append(payloads.fill_json(trade))
         order.filled += amount

@@ -273,7 +273,9 @@ class StreamHub:
             if market is None:
                 continue
             if channel.startswith("kline_"):
-                self._push_kline(stream, market, channel[len("kline_"):], now)
+                # 注入的流滞后（faults.lag_stream）：这个流推送的是更早的行情
+                lagged = now - self.sandbox.faults.stream_lag(market.spec.market_id)
+                self._push_kline(stream, market, channel[len("kline_"):], lagged)
             elif channel in ("ticker", "miniTicker", "bookTicker"):
                 ticker = tickers.get(market_id) or tickers.setdefault(market_id, market.ticker(now))
                 event = {"ticker": payloads.ticker_event, "miniTicker": payloads.mini_ticker_event,

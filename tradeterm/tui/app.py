@@ -51,7 +51,8 @@ LOG_BACKLOG = 500
 # 事件流中断后重新订阅的间隔，秒
 EVENTS_RETRY_S = 2.0
 # 会改变表格内容的事件：收到时立刻拉一次快照，不等下一个刷新周期
-REFRESHING_KINDS = frozenset({EventKind.ORDER, EventKind.FILL, EventKind.INSTANCE, EventKind.BREAKER})
+REFRESHING_KINDS = frozenset({EventKind.ORDER, EventKind.FILL, EventKind.INSTANCE, EventKind.BREAKER, EventKind.STALE,
+                              EventKind.KILL_SWITCH, EventKind.RECONCILE})
 # 没有给日志库路径时回测屏使用的日志库（当前目录，与 `tradeterm backtest` 的默认相同）
 DEFAULT_JOURNAL = Path("tradeterm.db")
 # 命令面板里的动作：(标题, 说明, 主屏动作名)
@@ -63,7 +64,8 @@ PALETTE_ACTIONS = (
     ("Cancel all orders", "Cancel every open order (C)", "cancel_all"),
     ("Manual order", "Open the manual order entry (o)", "order_entry"),
     ("Edit parameters", "Edit the parameters of the selected instance (e)", "edit_params"),
-    ("Kill switch", "Cancel all orders, flatten everything, stop every instance (K)", "kill_switch"),
+    ("Kill switch", "Block new orders, stop every instance, cancel all orders, close every position; "
+                    "K again resets it (K)", "kill_switch"),
 )
 
 
@@ -174,7 +176,9 @@ class TradetermApp(App):
             return
         self.banner_info = dataclasses.replace(
             self.banner_info, mode=snapshot.get("mode", "?"), exchange=snapshot.get("exchange", ""),
-            killed=bool(snapshot.get("account", {}).get("killed")), connection_error="")
+            killed=bool(snapshot.get("account", {}).get("killed")), connection_error="",
+            stale=tuple(f"{f['symbol']} {f['timeframe']} ({f['lag_bars']} bars behind)"
+                        for f in snapshot.get("feeds", []) if f.get("stale")))
         self._on_main(partial(self.main_screen.refresh_view, self.model))
         if self._poll_again:
             self._poll_again = False

@@ -22,7 +22,8 @@ FILL_HISTORY = 500
 EQUITY_HISTORY = 2000
 # 写进日志窗格的事件种类
 LOGGED_KINDS = frozenset({EventKind.FILL, EventKind.SIGNAL, EventKind.REJECTION, EventKind.ERROR,
-                          EventKind.BREAKER, EventKind.INSTANCE, EventKind.LOG, EventKind.ORDER})
+                          EventKind.BREAKER, EventKind.INSTANCE, EventKind.LOG, EventKind.ORDER, EventKind.STALE,
+                          EventKind.KILL_SWITCH, EventKind.RECONCILE})
 # 迷你走势图的字符（由低到高）
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 
@@ -99,7 +100,7 @@ def describe_event(event: Event) -> str | None:
                 f"@ {data.get('price', 0):,.2f}")
     if kind is EventKind.SIGNAL:
         action = ("open" if data.get("opening") else "close") + " " + str(data.get("side", ""))
-        acted = "" if data.get("acted", True) else " (not acted: instance not running)"
+        acted = "" if data.get("acted", True) else " (not acted: instance paused or stopped)"
         return f"SIGNAL {who} {action} {data.get('reason', '')}{acted}".rstrip()
     if kind is EventKind.REJECTION:
         return f"REJECTED {who} [{data.get('rule', '')}] {data.get('reason', '')}"
@@ -107,6 +108,12 @@ def describe_event(event: Event) -> str | None:
         return f"ERROR {who} {data.get('error', '')}"
     if kind is EventKind.BREAKER:
         return f"BREAKER [{data.get('rule', '')}] {data.get('message', '')}"
+    if kind is EventKind.STALE:
+        return f"{'STALE' if data.get('stale') else 'FEED OK'} {data.get('message', '')}"
+    if kind is EventKind.KILL_SWITCH:
+        return f"KILL SWITCH {data.get('message', '')}"
+    if kind is EventKind.RECONCILE:
+        return f"RECONCILE {data.get('message', '')}"
     if kind is EventKind.INSTANCE:
         error = f" ({data['error']})" if data.get("error") else ""
         return f"INSTANCE {data.get('instance', '')} -> {data.get('status', '')}{error}"
@@ -196,6 +203,10 @@ class ConsoleModel:
         if not name or self.snapshot is None:
             return None
         return next((row for row in self.snapshot.get("instances", []) if row["name"] == name), None)
+
+    def stale_feeds(self) -> dict[str, dict[str, Any]]:
+        """快照里陈旧的行情订阅：交易对 -> 订阅的健康状况（lag_bars、age_s 等）。"""
+        return {f["symbol"]: f for f in (self.snapshot or {}).get("feeds", []) if f.get("stale")}
 
     def symbols(self) -> list[str]:
         """引擎交易的交易对（快照里实例的交易对，去重、保持顺序）。"""

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from tradeterm.errors import UserError
 from tradeterm.tui.model import ConsoleModel
 from tradeterm.tui.screens.confirm import ConfirmScreen
 from tradeterm.tui.screens.order_entry import OrderEntryScreen
@@ -142,14 +143,24 @@ class MainScreen(Screen):
         self.app.send_command(command, f"{command} {row['name']}", instance=row["name"])
 
     def action_flatten(self) -> None:
-        """f：确认后平掉选中实例（撤它的挂单、市价平仓）。"""
+        """f：先向引擎要真实的持仓数量（不用表格里可能过时的数字），确认后平掉选中实例（暂停、撤单、市价平仓）。"""
         row = self._instance_or_warn()
         if row is None:
             return
-        body = (f"Cancel the open orders of {row['name']} and close its position "
-                f"({row['position']:.6g} {row['symbol']}) with a market order.")
-        self.app.confirm_then(ConfirmScreen(f"Flatten {row['name']}?", body, "Flatten", danger=True),
-                              "flatten", f"flatten {row['name']}", instance=row["name"])
+        self.run_worker(self._confirm_flatten(row["name"]), name="flatten preview", group="commands")
+
+    async def _confirm_flatten(self, name: str) -> None:
+        """flatten 的确认框：写明引擎此刻的真实持仓与挂单数。"""
+        app: Any = self.app
+        try:
+            preview = await app.call_engine("flatten", instance=name, dry_run=True)
+        except UserError as exc:
+            self.notify(str(exc), title="flatten failed", severity="error", timeout=8)
+            return
+        body = (f"Pause {name} (no new entries), cancel its {preview['open_orders']} open order(s) and close its "
+                f"position ({preview['amount']:.8g} {preview['symbol']}) with a market order.")
+        app.confirm_then(ConfirmScreen(f"Flatten {name}?", body, "Flatten", danger=True),
+                         "flatten", f"flatten {name}", instance=name)
 
     def action_cancel_order(self) -> None:
         """c：确认后撤掉挂单表里选中的挂单。"""
@@ -206,8 +217,15 @@ class MainScreen(Screen):
         self.app.push_screen(ParamsScreen(row["name"], row["strategy"], row["params"]), done)
 
     def action_kill_switch(self) -> None:
-        """K：确认后一键停止。"""
-        body = ("Cancel ALL open orders, close EVERY position with market orders and stop EVERY instance.\n"
-                "Afterwards the risk manager only lets reducing orders through.")
-        self.app.confirm_then(ConfirmScreen("Engage the KILL SWITCH?", body, "KILL", danger=True),
-                              "kill_switch", "kill switch")
+        """K：确认后一键停止；已接合时改为确认后解除（实例保持 stopped，由交易员逐个 start）。"""
+        app: Any = self.app
+        if (app.model.snapshot or {}).get("account", {}).get("killed"):
+            body = ("The kill switch is ENGAGED. Reset it to allow new orders again.\n"
+                    "Every instance stays stopped until you start it (s).")
+            app.confirm_then(ConfirmScreen("Reset the kill switch?", body, "Reset", danger=True),
+                             "kill_switch", "kill switch reset", reset=True)
+            return
+        body = ("Block new orders, stop EVERY instance, cancel ALL open orders, then close EVERY position "
+                "(bots' and manual) with market orders.\nIt stays engaged after a restart until you reset it (K again).")
+        app.confirm_then(ConfirmScreen("Engage the KILL SWITCH?", body, "KILL", danger=True),
+                         "kill_switch", "kill switch")

@@ -1,4 +1,5 @@
-"""模式横幅：每个屏幕顶上一行，写明模式（paper / LIVE）、交易所、连接方式与连接状态。实盘时整行红底，一眼可辨。"""
+"""模式横幅：每个屏幕顶上一行，写明模式（paper / LIVE）、交易所、连接方式与连接状态。实盘时整行红底，一眼可辨；
+行情订阅陈旧时变橙色并点名是哪条。"""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class BannerInfo:
     attached: bool = False       # 是否经控制套接字连到 headless 引擎（否则为进程内引擎）
     connection_error: str = ""   # 与引擎失联的说明（空串表示连接正常）
     killed: bool = False         # 一键停止是否已触发
+    stale: tuple[str, ...] = ()  # 陈旧的行情订阅（如 "BTC/USDT 1m (5 bars behind)"）；空表示都正常
     retry_s: float = 2.0         # 失联后重连的间隔，秒
 
     def text(self) -> str:
@@ -27,13 +29,15 @@ class BannerInfo:
             head = f"{self.mode.upper()} MODE  exchange: {self.exchange}  ({where})"
         if self.killed:
             head += "  |  KILL SWITCH ENGAGED"
+        if self.stale:
+            head += f"  |  STALE FEED: {', '.join(self.stale)}"
         if self.connection_error:
             head += f"  |  DISCONNECTED: {self.connection_error} - retrying every {self.retry_s:g} s"
         return head
 
 
 class ModeBanner(Static):
-    """顶上一行的模式横幅；样式（颜色）全在 app.tcss 里按 -live / -disconnected / -killed 类切换。"""
+    """顶上一行的模式横幅；样式（颜色）全在 app.tcss 里按 -live / -disconnected / -killed / -stale 类切换。"""
 
     def on_mount(self) -> None:
         """跟随 App 的 banner_info 变化。"""
@@ -45,3 +49,4 @@ class ModeBanner(Static):
         self.set_class(info.mode == "live", "-live")
         self.set_class(bool(info.connection_error), "-disconnected")
         self.set_class(info.killed, "-killed")
+        self.set_class(bool(info.stale), "-stale")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -99,20 +100,26 @@ class QuotesTable(KeyedTable):
 
     def refresh_from(self, model: ConsoleModel) -> None:
         """每个交易对一行。"""
-        self.sync([self._row(symbol, quote) for symbol, quote in model.quotes.items()])
+        stale = model.stale_feeds()
+        self.sync([self._row(symbol, quote, stale.get(symbol)) for symbol, quote in model.quotes.items()])
 
     def refresh_symbols(self, model: ConsoleModel, symbols: set[str]) -> None:
         """只重写 symbols 这几个交易对的行（报价事件的快速路径；其他行不动）。"""
-        self.sync([self._row(symbol, quote) for symbol, quote in model.quotes.items() if symbol in symbols],
-                  complete=False)
+        stale = model.stale_feeds()
+        self.sync([self._row(symbol, quote, stale.get(symbol)) for symbol, quote in model.quotes.items()
+                   if symbol in symbols], complete=False)
 
-    def _row(self, symbol: str, quote: Any) -> tuple[str, tuple[Any, ...]]:
-        """一个交易对的 (行键, 格子...)。"""
+    def _row(self, symbol: str, quote: Any, stale: dict[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
+        """一个交易对的 (行键, 格子...)；行情陈旧时走势列改为醒目的“落后几根、多久没更新”。"""
         change = quote.change
+        if stale is not None:
+            age = f", {stale['age_s']:.0f}s" if stale.get("age_s") is not None else ""
+            trend = Text(f" STALE {stale['lag_bars']} bars{age}", self.tone("down") + Style(bold=True, reverse=True))
+        else:
+            trend = Text(" " + sparkline(quote.history, SPARK_WIDTH),
+                         self.tone("up") if change >= 0 else self.tone("down"))
         return (symbol, (symbol, Text(fmt.money(quote.last), justify="right"),
-                         self.signed_text(change, fmt.percent(change)),
-                         Text(" " + sparkline(quote.history, SPARK_WIDTH),
-                              self.tone("up") if change >= 0 else self.tone("down"))))
+                         self.signed_text(change, fmt.percent(change)), trend))
 
 
 class InstancesTable(KeyedTable):
