@@ -44,11 +44,15 @@ async def test_paper_run_on_the_sandbox_has_no_unexplained_difference(start_engi
     await asyncio.sleep(1.0)  # 暂停期间还有 K 线：回测在那里的信号要以“暂停”解释
     await close(handle)
     out = tmp_path / "replay.json"
-    code = main(["replay-check", "--config", str(tmp_path / "config.yml"), "--json", str(out)])
+    code = await asyncio.to_thread(main, ["replay-check", "--config", str(tmp_path / "config.yml"),
+                                          "--json", str(out)])
     printed = capsys.readouterr().out
     report = json.loads(out.read_text())
     assert code == 0, printed
     assert "OK: every difference is explained" in printed
+    # 交易所（夹具的沙盒）上本账户的每笔成交都在日志库里
+    assert "OK: every exchange trade is in the journal" in printed
+    assert report["exchange_check"]["checked"] and report["exchange_check"]["exchange_trades"] >= 10
     totals = report["totals"]
     assert totals["unexplained"] == 0 and totals["matched"] >= 8, printed
     assert {r["instance"] for r in report["rows"] if r["outcome"] == "matched"} == {"flip_btc", "ma_eth"}
@@ -117,3 +121,28 @@ async def test_backtest_run_and_unknown_plugin_are_user_errors(tmp_path, capsys)
     assert main(["replay-check", "1", "--journal", str(path)]) == 2
     assert "--dir DIR" in capsys.readouterr().err
     assert main(["replay-check", "1", "--journal", str(path), "--dir", str(PLUGINS)]) in (0, 1)
+
+
+async def test_an_exchange_trade_missing_from_the_journal_fails_the_check(start_engine, sandbox, tmp_path, capsys):
+    """交易所上有一笔日志库没有的成交（引擎之外、用同一个账户下的单）：replay-check 列出它并以 1 退出；
+    --no-exchange 跳过这一步。"""
+    handle = await start_engine([flip()])
+    journal = handle.engine.journal.path
+    await wait_for(lambda: fills_of(journal, "flip_btc") >= 2, 30, "fills")
+    await handle.engine.command("pause", instance="flip_btc")
+    await wait_for(lambda: not handle.engine.orders.open_orders(), 10, "no open orders")
+    await close(handle)
+    outside = sandbox.client()
+    try:
+        await outside.load_markets()
+        order = await outside.create_order("BTC/USDT", "market", "buy", 0.001)
+    finally:
+        await outside.close()
+    code = await asyncio.to_thread(main, ["replay-check", "--config", str(tmp_path / "config.yml")])
+    printed = capsys.readouterr().out
+    assert code == 1, printed
+    assert "MISSING FROM THE JOURNAL" in printed and f"exchange order {order['id']}" in printed
+    assert "FAIL: 1 exchange trade(s) missing from the journal" in printed
+    code = await asyncio.to_thread(main, ["replay-check", "--config", str(tmp_path / "config.yml"), "--no-exchange"])
+    printed = capsys.readouterr().out
+    assert "not compared: skipped (--no-exchange)" in printed

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.test_kill_restart import start_process, wait_for_line, wait_until
-from tradeterm.engine.control import ControlError, SocketClient, control_paths, read_token_file
+from tests.engine.test_kill_restart import shutdown, start_process, wait_for_line, wait_until
+from tradeterm.engine.control import SocketClient, control_paths, read_token_file
 
 # 仓库根目录（默认 config.yml 在这里）
 REPO = Path(__file__).resolve().parents[2]
@@ -53,18 +53,6 @@ async def _status(journal: Path) -> dict:
     client = await SocketClient.connect(socket_path, read_token_file(token_path))
     try:
         return await client.snapshot()
-    finally:
-        await client.close()
-
-
-async def _shutdown(journal: Path) -> None:
-    """让 headless 引擎优雅退出。"""
-    socket_path, token_path = control_paths(journal)
-    client = await SocketClient.connect(socket_path, read_token_file(token_path))
-    try:
-        await client.command("shutdown")
-    except ControlError:
-        pass  # 引擎退出时连接断开：视为成功
     finally:
         await client.close()
 
@@ -140,7 +128,7 @@ def test_default_config_survives_20_sigkills_with_positions_open(workdir):
     process = start_process(["run", "--headless", "--config", str(config)], log, workdir)
     wait_for_line(log, r"control socket:", process, timeout=60.0)
     check_restart(journal, process, log)
-    asyncio.run(_shutdown(journal))
+    asyncio.run(shutdown(journal))
     assert process.wait(30) == 0, log.read_text()[-3000:]
 
     orders, trades, totals = asyncio.run(sandbox_state(state))

@@ -216,3 +216,55 @@ async def test_ctl_without_an_engine_says_none_is_listening(short_dir):
     assert code == 2, out
     assert f"no engine is listening on {socket_path}" in out and "tradeterm run --headless" in out
     assert "Traceback" not in out
+
+
+async def start_headless(config_path: Path) -> EngineProcess:
+    """再启动一个 headless 引擎子进程（同一份配置与日志库），等它打印控制套接字。"""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tradeterm.cli.main", "run", "--headless", "--config", str(config_path),
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    engine = EngineProcess(proc)
+    await engine.wait_line("control socket:")
+    return engine
+
+
+async def test_ctl_order_and_a_kill_switch_that_survives_sigkill(headless, sandbox):
+    """`ctl order` 先打印风控预览再下单；`ctl kill-switch --yes` 之后交易所零持仓，引擎被 SIGKILL、重启后
+    `ctl status` 仍显示接合、`ctl start` 被拒，`ctl kill-switch --reset` 解除之后才能 start。"""
+    engine, config_path, journal = headless
+    code, out = await ctl(config_path, "order", "ETHUSDT", "buy", "--notional", "50", "--yes")
+    assert code == 0, out
+    assert "risk checks pass" in out and "ETH/USDT" in out and "-> filled" in out, out
+    code, out = await ctl(config_path, "order", "BTC/USDT", "buy", "--notional", "999999", "--yes")
+    assert code == 1 and "REFUSED by" in out and "order not sent" in out, out
+    code, out = await ctl(config_path, "order", "BTC/USDT", "buy", "--amount", "0.01", "--notional", "5")
+    assert code == 2 and "exactly one of --amount" in out, out
+    code, out = await ctl(config_path, "kill-switch")  # 没有终端、没有 --yes：拒绝
+    assert code == 2 and "add --yes" in out, out
+    code, out = await ctl(config_path, "kill-switch", "--yes")
+    assert code == 0, out
+    assert "every position closed" in out, out
+    account = sandbox.account()
+    for asset in ("ETH", "BTC"):
+        free, locked = account.balance(asset)
+        assert abs(free) < 1e-12 and locked == 0.0, (asset, free, locked)  # 沙盒余额的浮点残差不到一个数量步长的亿分之一
+
+    engine.proc.kill()
+    await engine.wait_exit()
+    again = await start_headless(config_path)
+    try:
+        code, out = await ctl(config_path, "status")
+        assert code == 0 and "KILL SWITCH ENGAGED" in out, out
+        assert all(line.split()[3] == "stopped" for line in out.splitlines() if line.startswith("flip_")), out
+        code, out = await ctl(config_path, "start", "flip_btc")
+        assert code == 2 and "kill switch is engaged" in out, out
+        code, out = await ctl(config_path, "kill-switch", "--reset")
+        assert code == 0 and "kill switch reset" in out, out
+        code, out = await ctl(config_path, "start", "flip_btc")
+        assert code == 0, out
+        code, out = await ctl(config_path, "status")
+        assert "KILL SWITCH" not in out, out
+    finally:
+        again.proc.kill()
+        await again.wait_exit()

@@ -60,7 +60,7 @@ def wait_for_line(log: Path, pattern: str, process: subprocess.Popen, timeout: f
     raise AssertionError(f"timed out waiting for {pattern!r}:\n{log.read_text()[-3000:]}")
 
 
-def journal_fills(journal: Path) -> int:
+def count_fills(journal: Path) -> int:
     """日志库里已提交的成交笔数（库还不存在时为 0）。"""
     if not journal.exists():
         return 0
@@ -120,14 +120,23 @@ async def final_run_problems(config_path: Path, journal: Path, workdir: Path) ->
             if not (await client.snapshot())["orders"]:
                 break
             await asyncio.sleep(0.1)
-        try:
-            await client.command("shutdown")
-        except ControlError:
-            pass  # 引擎退出时连接断开：视为成功
     finally:
         await client.close()
+    await shutdown(journal)
     assert process.wait(30) == 0, log.read_text()[-3000:]
     return problems
+
+
+async def shutdown(journal: Path) -> None:
+    """经控制套接字让 headless 引擎优雅退出（引擎退出时连接断开视为成功）。"""
+    socket_path, token_path = control_paths(journal)
+    client = await SocketClient.connect(socket_path, read_token_file(token_path))
+    try:
+        await client.command("shutdown")
+    except ControlError:
+        pass  # 引擎退出时连接断开：视为成功
+    finally:
+        await client.close()
 
 
 async def exchange_state(url: str) -> tuple[list[dict], list[dict], float]:
@@ -153,14 +162,14 @@ def test_sigkill_at_random_points_loses_no_fill_and_duplicates_no_order(workdir,
     trading_kills = 0
     for attempt in range(KILLS):
         log = workdir / f"engine-{attempt}.log"
-        fills_before = journal_fills(journal)
+        fills_before = count_fills(journal)
         process = start_process(["run", "--headless", "--config", str(config_path)], log, workdir)
         if attempt % STARTUP_KILL_EVERY == STARTUP_KILL_EVERY - 1:
             time.sleep(rng.uniform(*KILL_DURING_STARTUP_S))
         else:
             wait_for_line(log, r"control socket:", process)
             # 等到这次运行真的记下了新成交再开始计时：杀点落在交易之中，而不取决于机器快慢
-            wait_until(lambda: journal_fills(journal) > fills_before, process, log, "a new fill")
+            wait_until(lambda: count_fills(journal) > fills_before, process, log, "a new fill")
             time.sleep(rng.uniform(*KILL_AFTER_READY_S))
         ready = "control socket:" in log.read_text()
         if process.poll() is None:

@@ -8,22 +8,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from tests.engine.conftest import close, flip, wait_for
+from tests.engine.test_trader import journal_rows
 from tradeterm.engine.client import InProcessClient
 from tradeterm.errors import UserError
-
-
-def journal_rows(handle, sql: str) -> list[tuple]:
-    """用独立的 sqlite3 连接读日志库（看的是已提交的数据）。"""
-    conn = sqlite3.connect(handle.engine.journal.path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 async def test_kill_switch_closes_bot_and_manual_positions_and_survives_restart(start_engine, exchange_view):

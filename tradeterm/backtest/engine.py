@@ -80,7 +80,7 @@ class BacktestSettings:
 
 def risk_enabled(settings: BacktestSettings) -> bool:
     """是否配置了至少一条风控限制（全是 None 的 risk 块等于没有）。"""
-    return settings.risk is not None and bool(settings.risk.model_dump(exclude_none=True))
+    return settings.risk is not None and bool(settings.risk.active_limits())
 
 
 def fast_path_possible(specs: list[InstanceSpec], settings: BacktestSettings) -> bool:

@@ -64,7 +64,7 @@ def describe_run(settings: BacktestSettings, specs: list[InstanceSpec], sources:
         "cash": settings.cash, "maker_fee": settings.fees.maker, "taker_fee": settings.fees.taker,
         "slippage_bps": settings.fees.slippage_bps, "data": sources, "exchange": exchange,
         "markets": str(markets) if markets else None, "engine": settings.path,
-        "risk": settings.risk.model_dump(exclude_none=True) if settings.risk else {},
+        "risk": settings.risk.active_limits() if settings.risk else {},
         "instances": [{"name": s.strategy.name, "strategy": s.strategy.describe(), "symbol": s.strategy.symbol,
                        "timeframe": s.strategy.timeframe, "market_type": s.strategy.market_type.value,
                        "rules": {"price_tick": s.rules.price_tick, "amount_step": s.rules.amount_step,

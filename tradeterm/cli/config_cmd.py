@@ -32,8 +32,12 @@ def describe_config(config, source: str) -> str:
         f"account: {config.account.starting_cash:,.2f} {config.account.quote_currency}   "
         f"fees: maker {config.fees.maker:.4%} taker {config.fees.taker:.4%} slippage {config.fees.slippage_bps} bps",
         f"journal: {config.journal_path()}",
-        f"strategies ({len(config.strategies)}):",
     ]
+    if exchange.sandbox and not exchange.sandbox_url:
+        from tradeterm.engine.factory import sandbox_state_path
+
+        lines.append(f"sandbox state: {sandbox_state_path(config)} (reset: tradeterm sandbox --reset --config {source})")
+    lines.append(f"strategies ({len(config.strategies)}):")
     for instance in config.strategies:
         params = ", ".join(f"{k}={v}" for k, v in instance.params.items())
         state = "" if instance.enabled else "  [disabled]"

@@ -1,7 +1,7 @@
 """`tradeterm replay-check [RUN]`：用一次模拟盘/实盘运行的 K 线回测同样的实例，逐笔列出相同与不同之处及原因。
 
-退出码：0 = 没有无法解释的差异；1 = 至少有一处无法解释；2 = 用户错误（找不到日志库、运行、策略类等）。
-比较规则见 tradeterm/report/replay.py。
+退出码：0 = 没有无法解释的差异；1 = 至少有一处无法解释，或交易所上有日志库没有的成交；2 = 用户错误（找不到日志库、
+运行、策略类等）。比较规则见 tradeterm/report/replay.py；交易所成交历史的比较见 tradeterm/report/exchange_check.py。
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"pair live and backtest trades decided up to this many bars apart "
                              f"(default {DEFAULT_BAR_TOLERANCE})")
     parser.add_argument("--json", default=None, metavar="OUT.json", help="also write the full comparison as JSON")
+    parser.add_argument("--no-exchange", action="store_true",
+                        help="skip comparing the exchange's trade history with the journal (by default every "
+                             "exchange trade of the account must be in the journal, else the check fails)")
     parser.set_defaults(handler=run_replay_check)
 
 
@@ -70,10 +73,37 @@ def run_replay_check(args: argparse.Namespace) -> int:
         conn.close()
     report = replay_run(record, plans, args.price_tolerance_bps, args.bar_tolerance)
     print(format_report(report))
+    exchange = _exchange_check(args, journal)
+    print(format_exchange_check(exchange))
     if args.json:
-        Path(args.json).write_text(json.dumps(report.to_dict(), indent=2))
+        Path(args.json).write_text(json.dumps({**report.to_dict(), "exchange_check": exchange.to_dict()}, indent=2))
         print(f"wrote {args.json}")
-    return 0 if report.passed else 1
+    return 0 if report.passed and exchange.passed else 1
+
+
+def _exchange_check(args: argparse.Namespace, journal: Path) -> "ExchangeCheck":
+    """交易所成交历史 vs 日志库（--no-exchange 或只给了 --journal 时跳过，并说明）。"""
+    import asyncio
+
+    from tradeterm.report.exchange_check import ExchangeCheck, check_exchange_history
+
+    if args.no_exchange:
+        return ExchangeCheck(note="skipped (--no-exchange)")
+    if args.config is None and args.journal is not None:
+        return ExchangeCheck(note="skipped: pass --config to tell which exchange account to compare with")
+    config = load_config(Path(args.config or "config.yml"), check_strategies=False)
+    return asyncio.run(check_exchange_history(config, journal))
+
+
+def format_exchange_check(check: "ExchangeCheck") -> str:
+    """交易所比较 -> 几行文本。"""
+    if not check.checked:
+        return f"exchange trade history: not compared: {check.note}"
+    lines = [f"exchange trade history: {check.note}"]
+    lines += [f"  ! MISSING FROM THE JOURNAL: {line}" for line in check.missing]
+    lines.append("OK: every exchange trade is in the journal" if check.passed else
+                 f"FAIL: {len(check.missing)} exchange trade(s) missing from the journal")
+    return "\n".join(lines)
 
 
 def _check_arguments(args: argparse.Namespace) -> None:

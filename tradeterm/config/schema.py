@@ -112,6 +112,11 @@ class RiskConfig(Block):
     # 行情订阅落后交易所超过这么多根已收盘 K 线即为陈旧：报警（横幅、通知），并拒绝该交易对上的新开仓
     stale_feed_bars: int = Field(2, ge=1, le=10_000)
 
+    def active_limits(self) -> dict:
+        """启用了的限制（值不为 None 的键）；stale_feed_bars 是引擎行情看门狗的界限、总有默认值，不算一条限制
+        （回测的行情从不陈旧）。"""
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if k != "stale_feed_bars"}
+
 
 class SizingConfig(Block):
     """仓位计算：每个开仓信号下多少。可全局设置，也可在单个策略实例上覆盖。"""
