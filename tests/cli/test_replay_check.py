@@ -58,7 +58,10 @@ async def test_paper_run_on_the_sandbox_has_no_unexplained_difference(start_engi
     assert {r["instance"] for r in report["rows"] if r["outcome"] == "matched"} == {"flip_btc", "ma_eth"}
     # 每笔实盘成交都配上了回测（没有 extra），回测多出的只可能是暂停之后的
     assert totals["extra"] == 0, printed
-    assert all("paused" in r["notes"][0] for r in report["rows"] if r["outcome"] == "missed"), printed
+    # 回测多出的都有原因：暂停之后的以“暂停”解释；负载很重时还可能是“上一张单还在途”（实盘当时不开仓）
+    missed = [r for r in report["rows"] if r["outcome"] == "missed"]
+    assert all(r["status"] == "explained" for r in missed), printed
+    assert any("paused" in note for r in missed for note in r["notes"]), printed
 
 
 async def write_journal(path, reason: str) -> None:

@@ -124,6 +124,33 @@ async def test_kill_switch_flattens_everything_and_stops_every_instance(start_en
                     "no positions and no open orders")
         await until(pilot, lambda: app.banner_info.killed, what="banner shows the kill switch")
         assert "KILL SWITCH ENGAGED" in app.banner_info.text()
+        # 接合时再按 K：确认框问的是解除；确认后引擎解除，实例仍是 stopped
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="reset confirmation")
+        assert "Reset" in app.screen.title_text
+        await pilot.press("y")
+        await until(pilot, lambda: not engine.risk.killed, what="kill switch reset")
+        await until(pilot, lambda: not app.banner_info.killed, what="banner clears the kill switch")
+        assert all(b.state.status.value == "stopped" for b in engine.bots.values())
+
+
+async def test_flatten_dialog_names_the_real_amount_and_the_bot_stays_paused(start_engine):
+    """f：确认框里写的是引擎此刻的真实持仓数量；确认后持仓平掉，实例是 paused（不会马上又开仓）。"""
+    handle = await start_engine([flip("flip_btc", period=40)])
+    engine = handle.engine
+    bot = engine.bots["flip_btc"]
+    app = TradetermApp(InProcessClient(engine), refresh_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#instances", DataTable)
+        await until(pilot, lambda: table.row_count == 1 and bot.position.amount > 0, 30, "an open position")
+        # 换成极长的周期：策略不会在确认框打开期间自己平仓，框里的数量就是要核对的那个
+        await engine.command("set_params", instance="flip_btc", params={"period": 1_000_000})
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="flatten confirmation")
+        assert f"{bot.position.amount:.8g} BTC/USDT" in app.screen.body
+        await pilot.press("y")
+        await until(pilot, lambda: bot.position.amount == 0, 10, "the position closed")
+        assert bot.state.status.value == "paused"
 
 
 async def test_help_screen_lists_every_binding():
