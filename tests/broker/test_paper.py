@@ -94,3 +94,27 @@ async def test_engine_paper_trades_on_public_data_and_rebuilds_the_account_after
         assert again.bots["flip_btc"].position.amount == pytest.approx(balances.get("BTC", 0.0), abs=1e-12)
     finally:
         await stop(again)
+
+
+async def test_kill_switch_on_the_paper_broker_closes_everything_and_verifies(tmp_path, sandbox):
+    """模拟盘经纪商上的一键停止：挂着的模拟限价单被撤、持仓平掉、核对（open_orders、余额）没有剩余。"""
+    config = engine_config(tmp_path, sandbox.url, [flip("flip_btc", "BTC/USDT", 40)])
+    exchange = make_client(sandbox.url, pro=True)
+    broker = PaperBroker(exchange, cash=config.account.starting_cash, quote="USDT", maker_fee=0.001,
+                         taker_fee=0.001, slippage_bps=2)
+    engine = TraderEngine(config, broker, MarketData(exchange), await TradeJournal.open(config.journal_path()),
+                          mode="paper", exchange_label="sandbox (paper)")
+    await engine.start()
+    try:
+        await wait_for(lambda: engine.bots["flip_btc"].position.amount > 0, 30, "a paper position")
+        price = round(engine.mark_price("BTC/USDT") * 0.9, 2)
+        await engine.command("manual_order", symbol="BTC/USDT", side="buy", amount=0.001, type="limit", price=price)
+        assert len(await broker.open_orders("BTC/USDT")) == 1
+        report = await engine.command("kill_switch")
+        assert report["remaining"] == [] and report["cancelled"] == 1, report
+        assert await broker.open_orders("BTC/USDT") == []
+        assert (await broker.balances()).get("BTC", 0.0) == pytest.approx(0.0, abs=1e-12)
+    finally:
+        await engine.stop()
+        await broker.close()
+        await engine.journal.close()

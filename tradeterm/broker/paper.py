@@ -105,6 +105,10 @@ class PaperBroker:
         """since 以来 symbol 上的模拟成交。"""
         return [t for t in self.trades if t.symbol == symbol and (since is None or t.ts >= since)]
 
+    async def open_orders(self, symbol: str) -> list[dict[str, Any]]:
+        """symbol 上仍挂着的模拟订单（ccxt 订单字典，与 CcxtBroker.open_orders 相同的形状；一键停止据此核对）。"""
+        return [self._ccxt_order(r) for r in self.orders.values() if r["symbol"] == symbol and r["status"] == "open"]
+
     async def balances(self) -> dict[str, float]:
         """模拟账户各币种余额。"""
         return dict(self.balances_by_asset)
