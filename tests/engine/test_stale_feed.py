@@ -18,6 +18,19 @@ LAG_MS = 40 * 60_000
 BOUND = 8
 
 
+class Collector:
+    """记下收到的每个通知事件的通知器（测试用）。"""
+
+    def __init__(self) -> None:
+        """空列表。"""
+        # 收到的事件
+        self.events: list = []
+
+    def notify(self, event) -> None:
+        """记下事件。"""
+        self.events.append(event)
+
+
 def events_of(handle, kind: str) -> list[dict]:
     """日志库里某种事件的负载（按写入顺序）。"""
     conn = sqlite3.connect(handle.engine.journal.path)
@@ -33,6 +46,8 @@ async def test_lagging_feed_raises_the_alarm_refuses_entries_and_catches_up(star
                                 risk={"stale_feed_bars": BOUND})
     engine = handle.engine
     subscription = engine.bus.subscribe(maxsize=200_000)
+    notified = Collector()
+    engine.notifier.add(notified)
     await wait_for(lambda: engine.mark_price("BTC/USDT") > 0 and engine.mark_price("ETH/USDT") > 0, 20, "prices")
     sandbox.faults.lag_stream("BTCUSDT", LAG_MS)
     feed = engine.feeds.status[("BTC/USDT", "1m")]
@@ -64,3 +79,6 @@ async def test_lagging_feed_raises_the_alarm_refuses_entries_and_catches_up(star
     subscription.close()
     assert any(e.kind is EventKind.STALE and e.data["stale"] for e in seen)
     assert any(e.kind is EventKind.STALE and not e.data["stale"] for e in seen)
+    # 通知挂钩收到了报警与解除
+    assert [e.data["stale"] for e in notified.events if e.kind is EventKind.STALE][:1] == [True]
+    assert any(e.kind is EventKind.STALE and not e.data["stale"] for e in notified.events)
