@@ -100,12 +100,16 @@ async def test_pause_keeps_exits_running_and_flatten_does_not_re_enter(start_eng
 
     await engine.command("resume", instance="flip_btc")
     await wait_for(lambda: bot.position.amount > 0, 30, "a new position after resume")
+    # 极长的周期：策略不会在预览与 flatten 之间自己平仓（否则 flatten 平的就不是预览的数量）
+    await engine.command("set_params", instance="flip_btc", params={"period": 1_000_000})
     preview = await engine.command("flatten", instance="flip_btc", dry_run=True)
     assert preview["amount"] == pytest.approx(bot.position.amount) and preview["amount"] > 0
     result = await engine.command("flatten", instance="flip_btc")
     assert result["closed"] == pytest.approx(preview["amount"])
     await wait_for(lambda: bot.position.amount == 0, 10, "the flattened position")
     assert bot.state.status.value == "paused"
+    # 周期改回 6：策略又会每 6 根给一次开仓信号，但 flatten 之后实例是暂停的，不开仓
+    await engine.command("set_params", instance="flip_btc", params={"period": 6})
     buys = len([o for o in engine.orders.orders.values() if o.side.value == "buy"])
     start_bar = int(bot.bars[-1, 0])
     await wait_for(lambda: int(bot.bars[-1, 0]) >= start_bar + 8 * 60_000, 30, "eight more bars")

@@ -4,8 +4,9 @@
 发 BAR 事件 -> 记权益。正在走的 K 线只更新标记价并检查止损止盈。
 
 陈旧行情：看门狗每秒问一次交易所时间，算出交易所最新一根已收盘 K 线与本订阅最新一根已收盘 K 线之差（根数）。
-超过 `risk.stale_feed_bars`（默认 2 根）即为陈旧：发 STALE 事件（横幅变橙色并点名、通知）、风控的 stale_after 规则
-拒绝这个交易对上的新开仓；落后的 K 线不再逐根交易，而是一次用 REST 分页补进窗口（不据此交易），之后从最新的一根接着走。
+超过 `risk.stale_feed_bars`（默认 2 根）并持续 STALE_CONFIRM_S 即为陈旧：发 STALE 事件（横幅变橙色并点名、通知）、
+风控的 stale_after 规则拒绝这个交易对上的新开仓。窗口落后交易所超过界限时，落后的 K 线不再逐根交易，而是一次用 REST
+分页补进窗口（不据此交易），最新的一根照常收盘，之后从它接着走。
 """
 
 from __future__ import annotations
@@ -155,6 +156,10 @@ class FeedRunner:
             received = time.perf_counter()
             status.last_update_ms = engine.last_update_ms[symbol] = wall_ms()
             status.saw(update)
+            if status.exchange_bar_ts > status.last_bar_ts + self.bound * status.step_ms:
+                # 窗口落后交易所超过界限（流积压，或流突然落后）：一次 REST 分页追上，不逐根交易过去的 K 线；
+                # 看门狗每秒才更新一次交易所的位置，所以这最多每秒一次
+                await self.catch_up(status, bots, received)
             if update.ts <= status.last_bar_ts:
                 continue  # 已经用 REST 追上的旧 K 线：它的价格是过去的，不能拿来标记持仓或触发止损
             if not update.closed:
@@ -163,9 +168,6 @@ class FeedRunner:
                     bot.mark = update.close
                     await self.check_exits(bot)
                 engine.publish(EventKind.QUOTE, symbol=symbol, last=update.close, ts_bar=update.ts)
-                continue
-            if status.exchange_bar_ts and update.ts < status.exchange_bar_ts - self.bound * status.step_ms:
-                await self.catch_up(status, bots, received)
                 continue
             await self._close_bar(status, bots, update, received)
             if not live:
