@@ -59,19 +59,24 @@ async def test_limit_buy_rests_then_fills_at_the_limit_with_maker_fee():
     assert pushed["clientOrderId"] == order.client_order_id and pushed["status"] == "closed"
 
 
+async def paper_engine(config, url: str) -> TraderEngine:
+    """用不带密钥的客户端（指向 url 的沙盒，只用公开接口）与模拟盘经纪商启动一个引擎。"""
+    exchange = make_client(url, pro=True)
+    broker = PaperBroker(exchange, cash=config.account.starting_cash, quote="USDT", maker_fee=0.001,
+                         taker_fee=0.001, slippage_bps=2)
+    engine = TraderEngine(config, broker, MarketData(exchange), await TradeJournal.open(config.journal_path()),
+                          mode="paper", exchange_label="sandbox (paper)")
+    await engine.start()
+    return engine
+
+
 async def test_engine_paper_trades_on_public_data_and_rebuilds_the_account_after_restart(tmp_path, sandbox):
     """引擎用 PaperBroker：只用交易所的公开接口（不下任何真实订单），成交记进日志库；重启后账户由日志库重建，对账无问题。"""
     config = engine_config(tmp_path, sandbox.url, [flip()])
 
     async def start() -> TraderEngine:
         """用不带密钥的客户端与模拟盘经纪商启动引擎。"""
-        exchange = make_client(sandbox.url, pro=True)
-        broker = PaperBroker(exchange, cash=config.account.starting_cash, quote="USDT", maker_fee=0.001,
-                             taker_fee=0.001, slippage_bps=2)
-        engine = TraderEngine(config, broker, MarketData(exchange), await TradeJournal.open(config.journal_path()),
-                              mode="paper", exchange_label="sandbox (paper)")
-        await engine.start()
-        return engine
+        return await paper_engine(config, sandbox.url)
 
     async def stop(engine: TraderEngine) -> None:
         """停止引擎并关闭连接。"""
@@ -99,12 +104,8 @@ async def test_engine_paper_trades_on_public_data_and_rebuilds_the_account_after
 async def test_kill_switch_on_the_paper_broker_closes_everything_and_verifies(tmp_path, sandbox):
     """模拟盘经纪商上的一键停止：挂着的模拟限价单被撤、持仓平掉、核对（open_orders、余额）没有剩余。"""
     config = engine_config(tmp_path, sandbox.url, [flip("flip_btc", "BTC/USDT", 40)])
-    exchange = make_client(sandbox.url, pro=True)
-    broker = PaperBroker(exchange, cash=config.account.starting_cash, quote="USDT", maker_fee=0.001,
-                         taker_fee=0.001, slippage_bps=2)
-    engine = TraderEngine(config, broker, MarketData(exchange), await TradeJournal.open(config.journal_path()),
-                          mode="paper", exchange_label="sandbox (paper)")
-    await engine.start()
+    engine = await paper_engine(config, sandbox.url)
+    broker = engine.broker
     try:
         await wait_for(lambda: engine.bots["flip_btc"].position.amount > 0, 30, "a paper position")
         price = round(engine.mark_price("BTC/USDT") * 0.9, 2)
