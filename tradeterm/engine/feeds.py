@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import ccxt
+
 from tradeterm.config.markets import timeframe_ms
 from tradeterm.data.market_data import CandleUpdate
 from tradeterm.engine.bot import Bot, Intent
@@ -113,7 +115,12 @@ class FeedRunner:
         """每 STALE_CHECK_S 秒：按交易所时间更新每条订阅的落后根数，越过界限时报警或解除。"""
         while True:
             await asyncio.sleep(STALE_CHECK_S)
-            await self.check(await self.engine.market.exchange_now())
+            try:
+                now = await self.engine.market.exchange_now()
+            except ccxt.NetworkError as exc:  # 问不到交易所时间（重试已用尽）：这一轮不判断，下一秒再问
+                log.warning("stale-feed watchdog could not read the exchange time error=%s", type(exc).__name__)
+                continue
+            await self.check(now)
 
     async def check(self, exchange_now: int) -> None:
         """按交易所时间 exchange_now（UTC 毫秒）检查一次全部订阅（测试可直接调用）。"""
