@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from tradeterm.config.schema import AppConfig
 from tradeterm.data.market_data import MarketData
 from tradeterm.engine.trader import TraderEngine
 from tradeterm.errors import UserError
+from tradeterm.files import lock_private
 from tradeterm.journal.store import TradeJournal
 from tradeterm.models import MarketType, Mode
 
@@ -51,15 +51,9 @@ class EngineHandle:
 
 def lock_journal(journal_path: Path) -> int:
     """对日志库加排他锁；已被另一个引擎持有时抛 UserError。返回锁文件描述符。"""
-    journal_path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = journal_path.with_name(journal_path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise UserError(f"another tradeterm engine is already running on the journal {journal_path}; "
-                        f"attach to it instead, or set journal.path to another file") from None
+    fd = lock_private(lock_path, f"another tradeterm engine is already running on the journal {journal_path}; "
+                                 f"attach to it instead, or set journal.path to another file")
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd

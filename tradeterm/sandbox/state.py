@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tradeterm.errors import UserError
+from tradeterm.files import lock_private
 from tradeterm.models import Position
 from tradeterm.sandbox.accounts import Account, SandboxOrder, SandboxTrade
 from tradeterm.sandbox.futures import FuturesAccount
@@ -101,17 +101,9 @@ def _lock_file(path: Path) -> int:
     用 flock 而不是 SQLite 的锁：同一个文件被两个沙盒同时写会让两边的订单号与余额互相覆盖，必须在打开时就拒绝；
     flock 在进程死亡（含 SIGKILL）时由操作系统释放，与 SQLite 自己的 fcntl 锁互不干扰。
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     # 先自己以 0600 建文件，SQLite 再打开它：它的 -wal/-shm 文件沿用数据库文件的权限
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.fchmod(fd, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise UserError(f"sandbox state {path} is in use by another running sandbox or engine; stop that one "
-                        f"first, or use another state file") from None
-    return fd
+    return lock_private(path, f"sandbox state {path} is in use by another running sandbox or engine; stop that "
+                              f"one first, or use another state file")
 
 
 def reset_state_file(path: Path) -> StateSummary | None:
