@@ -71,10 +71,12 @@ class Executor:
         rules, price = engine.rules[bot.symbol], bot.mark
         fee = engine.config.fees.taker
         sizer = engine.sizers[bot.name]
+        # 账户状态只算一次（权益、现金、持仓各要遍历全部实例）：这一步是同步的，中途不会变
+        account = engine.account_snapshot()
         if intent.opening:
-            amount = sizer(engine.equity(), price, fee)
+            amount = sizer(account.equity, price, fee)
             if engine.market_type is MarketType.SPOT and intent.side is Side.BUY:
-                amount = min(amount, affordable_amount(engine.cash(), price, fee, rules.amount_step))
+                amount = min(amount, affordable_amount(account.cash, price, fee, rules.amount_step))
         else:
             amount = abs(bot.position.amount)
         amount = round_amount(amount, rules.amount_step)
@@ -85,7 +87,7 @@ class Executor:
             return "exchange_rules", f"{REJECT_REASONS[code]}: amount={amount} price={price}"
         decision = engine.risk.check(RiskRequest(bot.symbol, intent.side, amount, price, wall_ms(),
                                                  reduces=not intent.opening, fee_rate=fee, instance=bot.name),
-                                     engine.account_snapshot())
+                                     account)
         if not decision.allowed:
             return decision.rule, decision.reason
         order = Order(bot.symbol, intent.side, OrderType.MARKET, amount, instance=bot.name,
