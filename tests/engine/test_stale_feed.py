@@ -57,6 +57,8 @@ async def test_lagging_feed_raises_the_alarm_refuses_entries_and_catches_up(star
 
     snapshot = engine.snapshot()
     assert "BTC/USDT 1m" in snapshot["stale"]
+    # 事件经唯一的写者落盘：等它提交（内存里的状态先变，日志库随后）
+    await wait_for(lambda: any(e["stale"] for e in events_of(handle, "stale")), 10, "the journaled stale event")
     stale_events = [e for e in events_of(handle, "stale") if e["stale"]]
     assert stale_events and stale_events[0]["symbol"] == "BTC/USDT"
     # 风控：BTC 上的新开仓被拒（stale_after），减仓与 ETH 不受影响
@@ -73,7 +75,12 @@ async def test_lagging_feed_raises_the_alarm_refuses_entries_and_catches_up(star
     await wait_for(lambda: not feed.stale, 30, "the BTC feed to catch up")
     assert feed.lag_bars <= BOUND
     # 追上是一次 REST 分页补取（缺口事件），不是逐根交易落后的 K 线
-    gaps = [e for e in events_of(handle, "log") if "gap:" in e.get("message", "") and e.get("symbol") == "BTC/USDT"]
+    def gaps_of_btc() -> list[dict]:
+        """日志库里 BTC 的缺口事件。"""
+        return [e for e in events_of(handle, "log") if "gap:" in e.get("message", "") and e.get("symbol") == "BTC/USDT"]
+
+    await wait_for(lambda: bool(gaps_of_btc()), 10, "a journaled BTC gap event")
+    gaps = gaps_of_btc()
     assert gaps and max(g["gap_last_ts"] - g["gap_first_ts"] for g in gaps) >= 2 * 60_000
     seen = subscription.drain()
     subscription.close()
