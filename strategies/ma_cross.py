@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from tradeterm import Strategy, crossed_above, crossed_below, indicators as ta
+from tradeterm.strategy.base import MAX_WINDOW
 
 
 class MACross(Strategy):
@@ -22,14 +23,16 @@ class MACross(Strategy):
 
     # 参数默认值：快线 10 根、慢线 30 根
     params: ClassVar[dict[str, Any]] = {"fast": 10, "slow": 30}
+    # 参数区间（K 线根数，闭区间）：两条均线的周期都在 1..MAX_WINDOW
+    param_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "fast": (1, MAX_WINDOW), "slow": (1, MAX_WINDOW)}
 
     @classmethod
     def validate_params(cls, params: dict[str, Any]) -> list[str]:
-        """周期须为正，且 fast < slow。"""
-        problems = [f"{k}={params[k]} must be at least 1" for k in ("fast", "slow") if params[k] < 1]
-        if not problems and params["fast"] >= params["slow"]:
-            problems.append(f"fast={params['fast']} must be below slow={params['slow']}")
-        return problems
+        """fast < slow（区间由 param_ranges 检查）。"""
+        if params["fast"] >= params["slow"]:
+            return [f"fast={params['fast']} must be below slow={params['slow']}"]
+        return []
 
     @property
     def warmup(self) -> int:
@@ -43,7 +46,13 @@ class MACross(Strategy):
         return df
 
     def signals(self, df: pd.DataFrame) -> pd.DataFrame:
-        """上穿开多/平空，下穿平多/开空。"""
-        up = crossed_above(df["fast_ma"], df["slow_ma"])
-        down = crossed_below(df["fast_ma"], df["slow_ma"])
+        """上穿开多/平空，下穿平多/开空。
+
+        交叉按两线的落定相对差（(fast_ma - slow_ma) / close，保留 11 位小数，见 ta.relative_gap）与 0 比较：
+        相差不到收盘价的 5e-12 算作相等，浮点噪声不会造成假交叉。
+        """
+        gap = ta.relative_gap(df["fast_ma"], df["slow_ma"], df["close"])
+        zero = pd.Series(0.0, index=gap.index)
+        up = crossed_above(gap, zero)
+        down = crossed_below(gap, zero)
         return pd.DataFrame({"enter_long": up, "exit_long": down, "enter_short": down, "exit_short": up})

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from tradeterm import Strategy, crossed_above, crossed_below, indicators as ta
+from tradeterm.strategy.base import MAX_WINDOW
 
 
 class MACDStrategy(Strategy):
@@ -24,14 +25,16 @@ class MACDStrategy(Strategy):
 
     # 参数默认值：经典的 12/26/9，不加零轴过滤
     params: ClassVar[dict[str, Any]] = {"fast": 12, "slow": 26, "signal": 9, "above_zero": False}
+    # 参数区间（K 线根数，闭区间）：三个 EMA 周期都在 1..MAX_WINDOW
+    param_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "fast": (1, MAX_WINDOW), "slow": (1, MAX_WINDOW), "signal": (1, MAX_WINDOW)}
 
     @classmethod
     def validate_params(cls, params: dict[str, Any]) -> list[str]:
-        """周期须为正，且 fast < slow。"""
-        problems = [f"{k}={params[k]} must be at least 1" for k in ("fast", "slow", "signal") if params[k] < 1]
-        if not problems and params["fast"] >= params["slow"]:
-            problems.append(f"fast={params['fast']} must be below slow={params['slow']}")
-        return problems
+        """fast < slow（区间由 param_ranges 检查）。"""
+        if params["fast"] >= params["slow"]:
+            return [f"fast={params['fast']} must be below slow={params['slow']}"]
+        return []
 
     @property
     def warmup(self) -> int:
@@ -47,10 +50,17 @@ class MACDStrategy(Strategy):
         return df
 
     def signals(self, df: pd.DataFrame) -> pd.DataFrame:
-        """MACD 上穿信号线开多/平空，下穿平多/开空；开仓可要求零轴同侧。"""
-        up = crossed_above(df["macd"], df["macd_signal"])
-        down = crossed_below(df["macd"], df["macd_signal"])
-        long_ok = df["macd"] > 0 if self.params["above_zero"] else True
-        short_ok = df["macd"] < 0 if self.params["above_zero"] else True
+        """MACD 上穿信号线开多/平空，下穿平多/开空；开仓可要求零轴同侧。
+
+        交叉与零轴都按落定的相对值判断（(macd - macd_signal) / close 与 macd / close，保留 11 位小数，
+        见 ta.relative_gap）：平坦行情里 EMA 种子留下的 1 ulp 差不会变成交叉。
+        """
+        gap = ta.relative_gap(df["macd"], df["macd_signal"], df["close"])
+        zero = pd.Series(0.0, index=gap.index)
+        up = crossed_above(gap, zero)
+        down = crossed_below(gap, zero)
+        level = ta.relative_gap(df["macd"], zero, df["close"])
+        long_ok = level > 0 if self.params["above_zero"] else True
+        short_ok = level < 0 if self.params["above_zero"] else True
         return pd.DataFrame({"enter_long": up & long_ok, "exit_long": down,
                              "enter_short": down & short_ok, "exit_short": up})

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from tradeterm import Strategy, indicators as ta
+from tradeterm.strategy.base import MAX_WINDOW
 
 
 class MomentumStrategy(Strategy):
@@ -23,14 +24,9 @@ class MomentumStrategy(Strategy):
 
     # 参数默认值：20 根突破、10 根离场、ROC 为正即可
     params: ClassVar[dict[str, Any]] = {"lookback": 20, "exit_lookback": 10, "min_roc": 0.0}
-
-    @classmethod
-    def validate_params(cls, params: dict[str, Any]) -> list[str]:
-        """两个窗口至少 1 根，min_roc 不为负。"""
-        problems = [f"{k}={params[k]} must be at least 1" for k in ("lookback", "exit_lookback") if params[k] < 1]
-        if params["min_roc"] < 0:
-            problems.append(f"min_roc={params['min_roc']} must be 0 or above")
-        return problems
+    # 参数区间（闭区间）：两个窗口 1..MAX_WINDOW 根 K 线；min_roc 为小数变动率，0..100（即 0% 到 10000%）
+    param_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {
+        "lookback": (1, MAX_WINDOW), "exit_lookback": (1, MAX_WINDOW), "min_roc": (0, 100)}
 
     @property
     def warmup(self) -> int:
@@ -49,11 +45,15 @@ class MomentumStrategy(Strategy):
         return df
 
     def signals(self, df: pd.DataFrame) -> pd.DataFrame:
-        """突破上轨且动量为正开多，跌破离场下轨平多；空头对称。"""
+        """突破上轨且动量为正开多，跌破离场下轨平多；空头对称。
+
+        价格与通道直接取自 K 线，原样精确比较；ROC 是算出来的，先落定到 11 位小数（ta.settle）再与 min_roc 比较。
+        """
         close, min_roc = df["close"], self.params["min_roc"]
+        roc = ta.settle(df["roc"])
         return pd.DataFrame({
-            "enter_long": (close > df["entry_high"]) & (df["roc"] > min_roc),
+            "enter_long": (close > df["entry_high"]) & (roc > min_roc),
             "exit_long": close < df["exit_low"],
-            "enter_short": (close < df["entry_low"]) & (df["roc"] < -min_roc),
+            "enter_short": (close < df["entry_low"]) & (roc < -min_roc),
             "exit_short": close > df["exit_high"],
         })

@@ -6,8 +6,20 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, settings
+
 
 from tradeterm.data import load_ohlcv_csv
+
+# 模糊测试（hypothesis）的两个档位：
+# - ci（默认）：每个属性测试 40 个样例，固定随机种子（derandomize），CI 每次生成同一批输入，结果可复现、不随机变红；
+#   不设 deadline，因为机器繁忙时单个样例变慢不是错误（套件不能依赖机器速度）。
+# - long：`pytest --hypothesis-profile=long tests -m fuzz` 做深度运行，每个属性测试 2,500 个随机样例。
+settings.register_profile("ci", max_examples=40, derandomize=True, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile("long", max_examples=2500, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.load_profile("ci")
 
 # 仓库根目录
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -129,7 +129,8 @@ BREAKER_SCRIPT = {0: {"enter_long": True}, 1: {"exit_long": True}, 2: {"enter_lo
 
 def test_daily_loss_blocks_entries_for_the_rest_of_the_utc_day():
     """当日起始权益 = 第 0 根收盘的 1000；第 1 根收盘权益 940，亏损 6% >= 5% -> 熔断（事件记在第 1 根）。
-    第 2 根开盘的平仓放行（减仓不受熔断限制）；第 3 根开盘的开仓被拒；次日第 5 根收盘熔断解除，第 6 根开盘买 940/94 = 10 BTC。
+    第 2 根开盘的平仓放行（减仓不受熔断限制）；第 3 根开盘的开仓被拒；熔断在次日 00:00 解除，
+    次日第 5 根收盘的开多在第 6 根开盘买 940/94 = 10 BTC。
     """
     bars = two_day_bars()
     result = run_backtest([InstanceSpec(Scripted(BREAKER_SCRIPT), bars)], settings(fee=0.0, daily_loss=0.05))

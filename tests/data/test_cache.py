@@ -89,3 +89,57 @@ def test_entries_list_each_series_with_gaps(tmp_path):
     assert (entry.exchange, entry.symbol, entry.timeframe, entry.bars) == ("binance", "BTC/USDT", "1m", 97)
     assert entry.first == 1_677_628_800_000 and entry.last == 1_677_628_800_000 + 99 * MINUTE
     assert entry.gaps == [Gap(1_677_628_800_000 + 10 * MINUTE, 1_677_628_800_000 + 13 * MINUTE, 3)]
+
+
+# 预热 1e15 根 1 分钟 K 线（slow: 1e15 时引擎的预热窗口为 2 x slow）要回溯的毫秒数
+HUGE_WARMUP_MS = 2 * 10**15 * MINUTE
+# 时间超出 int64 时错误消息的后半句
+BEYOND_INT64 = ("ms is beyond what a 64-bit millisecond time can hold; such a time comes from a history or strategy "
+                "warm-up that is far too long (e.g. a window parameter like slow: 1e15): lower the strategy's window "
+                "parameters")
+
+
+def test_times_beyond_int64_are_a_data_error_not_an_overflow_error():
+    """issue 19：slow: 1e15 让 data/cache.py 抛 OverflowError。合并、取区间、算缺的区间遇到超出 int64 的时间
+    （或 nan/inf）都抛 DataError，写明是哪一端、值多少、多半是预热窗口太长。"""
+    candles = merge_candles(Candles.empty(), np.arange(3) * MINUTE, _ohlcv([1, 2, 3]), (0, 3 * MINUTE))
+    start = 1_700_000_000_000 - HUGE_WARMUP_MS
+    calls = [lambda: merge_candles(candles, np.empty(0, np.int64), np.empty((0, 5)), (start, MINUTE)),
+             lambda: candles.to_frame(start, MINUTE), lambda: missing_ranges(candles.ranges, start, MINUTE)]
+    for call in calls:
+        with pytest.raises(DataError) as caught:
+            call()
+        assert str(caught.value) == f"candle range start {start} {BEYOND_INT64}"
+    with pytest.raises(DataError) as caught:
+        missing_ranges(candles.ranges, 0, float("inf"))
+    assert str(caught.value) == f"candle range end inf {BEYOND_INT64}"
+    # int64 之内的时间照常工作（早于 1970 的区间只是没有数据）
+    assert missing_ranges(candles.ranges, -10 * MINUTE, 4 * MINUTE) == [(-10 * MINUTE, 0), (3 * MINUTE, 4 * MINUTE)]
+    assert len(candles.to_frame(-(2**63), 2**63 - 1)) == 3
+
+
+async def test_huge_warm_up_history_is_refused_before_any_kline_request(tmp_path):
+    """对着进程内沙盒：像引擎预热那样取“现在 - 2e15 根 1m”起的历史，得到 DataError，且一个 klines 请求也没发。"""
+    from tradeterm.data import MarketData
+    from tradeterm.sandbox import SandboxExchange
+
+    async with SandboxExchange(port=0, speed=60, tick_s=0.05, history_bars=300) as sandbox:
+        client = sandbox.client(timeout_ms=2_000)
+        try:
+            market = MarketData(client, CandleCache(tmp_path), exchange_id="sandbox")
+            now = await market.exchange_now()
+            with pytest.raises(DataError) as caught:
+                await market.get_ohlcv("BTC/USDT", "1m", since=now - HUGE_WARMUP_MS)
+            assert str(caught.value).startswith("candle range start -") and "slow: 1e15" in str(caught.value)
+            assert sandbox.requests_to("/api/v3/klines") == []
+        finally:
+            await client.close()
+
+
+def test_csv_import_names_the_first_unaligned_timestamp(tmp_path):
+    """导入 1m 的文件却声明 5m：指出第一根不在 5 分钟边界上的开盘时间（毫秒与 UTC 时间）。"""
+    cache = CandleCache(tmp_path / "cache")
+    with pytest.raises(DataError) as caught:
+        cache.import_csv(BTC_USDT_1M, "binance", "BTC/USDT", "5m")
+    assert str(caught.value) == (f"{BTC_USDT_1M}: timestamp 1677628860000 (2023-03-01 00:01:00 UTC) is not the start "
+                                 f"of a 5m bar; check the TIMEFRAME argument")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from tradeterm.data import synthetic_ohlcv
-from tradeterm.data.csv import validate_ohlcv
+from tradeterm.data.checks import validate_ohlcv
 
 
 def test_same_seed_same_market_and_bars_are_consistent():

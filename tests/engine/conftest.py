@@ -11,6 +11,7 @@ import pytest
 
 import yaml
 
+from tests.engine.launcher import Launcher
 from tradeterm.config import load_config
 from tradeterm.engine.factory import open_engine
 from tradeterm.sandbox.server import SandboxExchange
@@ -81,3 +82,12 @@ async def start_engine(tmp_path, sandbox):
 async def close(handle) -> None:
     """关闭引擎（可重复调用）。"""
     await handle.close()
+
+
+@pytest.fixture(scope="session")
+def launcher():
+    """预先导入好 tradeterm 的母进程（tests/engine/launcher.py）：launcher.start(参数, 日志, 目录) 每次 fork 出一个
+    真正的 tradeterm 子进程（与 Popen 用法相同），免去每次启动 2~3 秒的导入。整个测试会话共用一个。"""
+    starter = Launcher()
+    yield starter
+    starter.close()

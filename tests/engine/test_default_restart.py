@@ -1,41 +1,42 @@
-"""默认配置的崩溃恢复：仓库自己的 config.yml（进程内沙盒、4 个内置策略、300 倍速），持仓开着时随机 SIGKILL 20 次。
+"""默认配置的崩溃恢复：仓库自己的 config.yml（进程内沙盒、4 个内置策略、300 倍速），在选定的危险时刻 SIGKILL。
 
 这正是新用户走的路径：`tradeterm run --headless` 在同一个目录里一次次被杀、重启。进程内沙盒与引擎一起死掉，
-它的账户、订单、成交、编号计数器与模拟时钟在自己的状态文件（tradeterm.sandbox.db）里，重启后接着走。要求：
-- 每次重启之后：全部实例都在 running，对账没有问题（problems 为空）；
+它的账户、订单、成交、编号计数器与模拟时钟在自己的状态文件（tradeterm.sandbox.db）里，重启后接着走。
+杀点按条件触发（从外面看日志库与控制套接字），与机器快慢无关，每个覆盖一个不同的时刻（KILL_POINTS）：
+第一张订单刚写进日志库（正在发往进程内沙盒）、重启后的恢复途中（运行已记下，正在恢复持仓、对账、预热）、
+一笔成交刚提交、持仓开着时、持仓开着时又一张订单刚写进日志库。要求：
+- 每次重启到就绪之后：全部实例都在 running，对账没有问题（problems 为空）；
 - 最后：日志库的持仓（按基础币种合计）等于沙盒余额减去基线，沙盒上的每笔成交都在日志库里（按客户端订单号 + 成交编号），
   日志库里没有沙盒不知道的成交，沙盒上的客户端订单号互不重复。
+引擎由预先导入好的母进程 fork 出来（tests/engine/launcher.py）。
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import random
 import shutil
-import signal
 import sqlite3
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.engine.test_kill_restart import shutdown, start_process, wait_for_line, wait_until
+from tests.engine.processes import GUARD_S, assert_no_traceback, shutdown, wait_for_line, wait_until
 from tradeterm.engine.control import SocketClient, control_paths, read_token_file
 
 # 仓库根目录（默认 config.yml 在这里）
 REPO = Path(__file__).resolve().parents[2]
-# 杀掉重启的次数
-KILLS = 20
-# 每隔几次改为在启动途中就杀掉（导入、加载市场、恢复、对账、预热），其余在持仓开着时杀
-STARTUP_KILL_EVERY = 5
-# 启动途中被杀的随机时刻范围，秒（从进程启动算起）
-KILL_DURING_STARTUP_S = (0.3, 2.5)
-# 看到持仓之后到被杀的随机等待范围，秒
-KILL_AFTER_POSITION_S = (0.0, 1.0)
-# 随机杀点的种子（失败可复现）
-SEED = 20261201
+# 按顺序执行的杀点：(名字, 触发条件：这张日志库表多了一行；None 表示只等持仓, 是否就绪之后才开始等, 是否先等到持仓)
+KILL_POINTS = (
+    ("first_order_in_flight", "orders", True, False),    # 第一张订单刚写进日志库：正在发往沙盒，回报还没处理
+    ("recovering", "runs", False, False),                # 本次运行刚记下：正在恢复持仓、按客户端订单号对账、预热
+    ("fill_journaled", "fills", True, False),            # 一笔成交刚提交
+    ("position_open", None, True, True),                 # 持仓开着、引擎照常运行
+    ("order_with_position_open", "orders", True, True),  # 持仓开着时又一张订单刚写进日志库（通常是平仓单）
+    ("recovering_again", "runs", False, False),          # 上一张订单的恢复途中再被杀
+)
+# 问快照的间隔，秒（每次都要连一次控制套接字：别问得太勤）
+SNAPSHOT_POLL_S = 0.2
 
 
 @pytest.fixture
@@ -57,7 +58,20 @@ async def _status(journal: Path) -> dict:
         await client.close()
 
 
-def check_restart(journal: Path, process, log: Path) -> dict:
+def count_rows(journal: Path, table: str) -> int:
+    """日志库某张表的行数（库或表还不存在时为 0）。"""
+    if not journal.exists():
+        return 0
+    conn = sqlite3.connect(journal)
+    try:
+        return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:  # 表还没建好（引擎正在迁移）
+        return 0
+    finally:
+        conn.close()
+
+
+def check_restart(journal: Path, log: Path) -> dict:
     """重启后的检查：全部实例 running、没有对账问题。返回快照。"""
     snapshot = asyncio.run(_status(journal))
     statuses = {row["name"]: row["status"] for row in snapshot["instances"]}
@@ -66,19 +80,27 @@ def check_restart(journal: Path, process, log: Path) -> dict:
     return snapshot
 
 
-def wait_for_position(journal: Path, process, log: Path) -> None:
-    """等到引擎快照里有非零持仓（默认策略几秒内就会开仓）。"""
-    holder: dict = {}
+def has_position(journal: Path) -> bool:
+    """引擎快照里是否有持仓。"""
+    return bool(asyncio.run(_status(journal))["positions"])
 
-    def has_position() -> bool:
-        """快照里是否有持仓。"""
-        holder["snapshot"] = asyncio.run(_status(journal))
-        if holder["snapshot"]["positions"]:
-            return True
-        time.sleep(0.2)  # 每次查询都要连一次套接字：别问得太勤
-        return False
 
-    wait_until(has_position, process, log, "an open position", timeout=90.0)
+def run_to_kill_point(launcher, point: tuple[str, str | None, bool, bool], config: Path, journal: Path,
+                      log: Path) -> None:
+    """启动引擎，等 point 的条件成立后立刻 SIGKILL（就绪之后的杀点先做重启检查）。"""
+    name, table, after_ready, with_position = point
+    process = launcher.start(["run", "--headless", "--config", str(config)], log, config.parent)
+    if after_ready:
+        wait_for_line(log, r"control socket:", process)
+        check_restart(journal, log)
+    if with_position:
+        wait_until(lambda: has_position(journal), process, log, f"{name}: an open position", poll_s=SNAPSHOT_POLL_S)
+    if table is not None:
+        before = count_rows(journal, table)
+        wait_until(lambda: count_rows(journal, table) > before, process, log, f"{name}: a new row in {table}")
+    process.kill()
+    assert process.wait(GUARD_S) is not None
+    assert_no_traceback(log)
 
 
 async def sandbox_state(state: Path) -> tuple[list[dict], list[dict], dict[str, float]]:
@@ -101,35 +123,21 @@ async def sandbox_state(state: Path) -> tuple[list[dict], list[dict], dict[str, 
         await sandbox.stop()
 
 
-def test_default_config_survives_20_sigkills_with_positions_open(workdir):
-    """默认配置 + 进程内沙盒：20 次随机 SIGKILL（多数在持仓开着时）之后，每次重启都干净，成交一笔不丢、订单号不重复。"""
+def test_default_config_survives_sigkills_at_each_dangerous_moment(workdir, launcher):
+    """默认配置 + 进程内沙盒：在每个选定时刻 SIGKILL 之后，每次重启都干净，成交一笔不丢、订单号不重复。"""
     config, journal, state = workdir / "config.yml", workdir / "tradeterm.db", workdir / "tradeterm.sandbox.db"
-    rng = random.Random(SEED)
-    position_kills = 0
-    for attempt in range(KILLS):
-        log = workdir / f"engine-{attempt}.log"
-        process = start_process(["run", "--headless", "--config", str(config)], log, workdir)
-        if attempt % STARTUP_KILL_EVERY == STARTUP_KILL_EVERY - 1:
-            time.sleep(rng.uniform(*KILL_DURING_STARTUP_S))
-        else:
-            wait_for_line(log, r"control socket:", process, timeout=60.0)
-            check_restart(journal, process, log)
-            wait_for_position(journal, process, log)
-            time.sleep(rng.uniform(*KILL_AFTER_POSITION_S))
-            position_kills += 1
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait(10)
-        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-    assert position_kills == KILLS - KILLS // STARTUP_KILL_EVERY
+    for attempt, point in enumerate(KILL_POINTS):
+        run_to_kill_point(launcher, point, config, journal, workdir / f"engine-{attempt}.log")
+    assert count_rows(journal, "runs") == len(KILL_POINTS)  # 每次启动都走到了“记下运行”，恢复途中的杀点真的在恢复途中
 
     # 最后一次正常启动：干净，然后优雅退出（持仓保持不动）
     log = workdir / "final.log"
-    process = start_process(["run", "--headless", "--config", str(config)], log, workdir)
-    wait_for_line(log, r"control socket:", process, timeout=60.0)
-    check_restart(journal, process, log)
+    process = launcher.start(["run", "--headless", "--config", str(config)], log, workdir)
+    wait_for_line(log, r"control socket:", process)
+    check_restart(journal, log)
     asyncio.run(shutdown(journal))
-    assert process.wait(30) == 0, log.read_text()[-3000:]
+    assert process.wait(GUARD_S) == 0, log.read_text()[-3000:]
+    assert_no_traceback(log)
 
     orders, trades, totals = asyncio.run(sandbox_state(state))
     conn = sqlite3.connect(journal)

@@ -1,87 +1,57 @@
-"""崩溃恢复：引擎进程在交易中被 SIGKILL 杀掉 20 次、每次重启，最后核对日志库与交易所。
+"""崩溃恢复：引擎进程（真实的 `tradeterm run --headless`）在一个个选定的危险时刻被 SIGKILL、每次重启，最后核对日志库与交易所。
 
-沙盒交易所是一个独立进程（`tradeterm sandbox`），它在引擎一次次死掉时一直活着，账户与订单都在它那里；
-引擎是真实的 `tradeterm run --headless` 子进程。Flip(period=2) 每根 K 线都下单（每 0.1 秒一根），
-所以随机的杀点会落在下单、回报、记账、对账的各个环节上。最后要求：
+沙盒交易所在测试进程里运行，整个测试只有这一个（账户与订单都在它那里），它的故障注入钩子（tests/engine/kill_points.py）
+在某个请求到达的那一刻杀掉引擎。杀点按条件触发、与机器快慢无关，每个覆盖一个不同的危险时刻（KILL_POINTS）：
+启动途中（加载市场、对账余额、预热）；买单与卖单各两次（已写进日志库但没到交易所；交易所成交了但回报没回来）；
+重启对账途中（按客户端订单号查单时；查到的订单已改成 filled、成交还没记账时）；成交刚提交进日志库的那一刻。每个杀点之后先核对“引擎死时的日志库确实停在那个时刻”，最后一次正常启动之后要求：
 - 没有丢失的成交：交易所上本账户的每笔成交都在日志库里，日志库的每笔成交也都在交易所上；
 - 没有重复订单：交易所上的客户端订单号互不相同且都在日志库里；成交的订单买卖严格交替（重复的开仓会出现连续两笔买）；
+- 没到交易所的订单在日志库里是 rejected；回报丢了的订单是 filled、成交记了恰好一次；
 - 日志库的持仓等于交易所余额；最后一次启动的对账没有无法解释的问题。
+引擎由预先导入好的母进程 fork 出来（tests/engine/launcher.py），每次启动不再付 2~3 秒的导入。
+Flip(period=2) 每根 K 线都下单（沙盒 600 倍速，每 0.1 秒一根），交易中的杀点很快就会等到。
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import random
-import re
-import signal
+import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.engine.conftest import engine_config, flip
-from tradeterm.engine.control import ControlError, SocketClient, control_paths, read_token_file
-from tradeterm.exchange.client import make_client
-from tradeterm.sandbox.defaults import DEFAULT_API_KEY, DEFAULT_SECRET
+from tests.engine.kill_points import KillPoint, KillPoints
+from tests.engine.processes import (GUARD_S, POLL_S, assert_no_traceback, count_fills, shutdown,  # noqa: F401
+                                    start_process, wait_for_line, wait_until)
+from tradeterm.engine.control import SocketClient, control_paths, read_token_file
+from tradeterm.sandbox.server import SandboxExchange
 
-# 杀掉重启的次数
-KILLS = 20
-# 引擎就绪（控制套接字已打开）之后到被杀的随机等待范围，秒（每 0.1 秒一次下单）
-KILL_AFTER_READY_S = (0.05, 1.5)
-# 每隔几次改为在启动途中（导入、加载市场、恢复、对账、预热）就杀掉，落点是启动后的随机秒数
-STARTUP_KILL_EVERY = 4
-# 启动途中被杀的随机时刻范围，秒（从进程启动算起）
-KILL_DURING_STARTUP_S = (0.3, 1.8)
-# 随机杀点的种子（失败可复现）
-SEED = 20261125
+# （start_process、wait_until 从这里再导出：tests/sandbox/test_durable.py 与 test_default_restart.py 从本模块导入）
 
-
-def start_process(args: list[str], log: Path, cwd: Path) -> subprocess.Popen:
-    """以子进程运行 tradeterm，输出写到 log 文件（不用管道，免得没人读时阻塞）。"""
-    return subprocess.Popen([sys.executable, "-m", "tradeterm.cli.main", *args], cwd=cwd, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def wait_for_line(log: Path, pattern: str, process: subprocess.Popen, timeout: float = 30.0) -> re.Match:
-    """等 log 里出现匹配 pattern 的一行；进程先退出或超时则失败。"""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        match = re.search(pattern, log.read_text())
-        if match:
-            return match
-        if process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {pattern!r}:\n{log.read_text()[-3000:]}")
-
-
-def count_fills(journal: Path) -> int:
-    """日志库里已提交的成交笔数（库还不存在时为 0）。"""
-    if not journal.exists():
-        return 0
-    conn = sqlite3.connect(journal)
-    try:
-        return conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0]
-    except sqlite3.OperationalError:  # 表还没建好（引擎正在迁移）
-        return 0
-    finally:
-        conn.close()
-
-
-def wait_until(predicate, process: subprocess.Popen, log: Path, what: str, timeout: float = 60.0) -> None:
-    """轮询直到 predicate() 为真；进程先退出或超时则失败（附上日志）。"""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if process.poll() is not None:
-            raise AssertionError(f"process exited with {process.returncode} before {what}:\n{log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.05)
+# 下单请求
+ORDER = ("POST", "/api/v3/order")
+# 按客户端订单号查单（重启对账的第 1 步、轮询）
+LOOKUP = ("GET", "/api/v3/order")
+# 按顺序执行的杀点：每个覆盖一个不同的危险时刻
+KILL_POINTS = (
+    KillPoint("loading_markets", "startup: the first request (loading markets)", path="/api/v3/exchangeInfo"),
+    KillPoint("reconciling_balances", "startup: reconciling balances", path="/api/v3/account"),
+    KillPoint("warming_up", "startup: fetching the warm-up history", path="/api/v3/klines"),
+    KillPoint("buy_not_sent", "a buy is journaled but never reaches the exchange", *ORDER, side="buy", drop=True),
+    KillPoint("buy_reply_lost", "the exchange fills a buy, the engine never gets the reply", stage="placing",
+              side="buy"),
+    KillPoint("recovery_lookup", "recovery: looking the lost order up by client order id", *LOOKUP),
+    KillPoint("sell_not_sent", "a sell is journaled but never reaches the exchange", *ORDER, side="sell", drop=True),
+    KillPoint("sell_reply_lost", "the exchange fills a sell, the engine never gets the reply", stage="placing",
+              side="sell"),
+    # 查到的订单已按交易所改成 filled 并提交，它的成交还没记账（查单的回答里没有成交明细，要再取 myTrades）
+    KillPoint("recovery_catch_up", "recovery: the found order is journaled as filled, its fill not booked yet",
+              path="/api/v3/myTrades", after=LOOKUP),
+    KillPoint("fill_journaled", "a fill was just committed to the journal"),
+)
 
 
 @pytest.fixture
@@ -89,59 +59,93 @@ def workdir():
     """短路径的工作目录（Unix 套接字路径有长度上限）。"""
     path = Path(tempfile.mkdtemp(prefix="tt-kill-", dir="/tmp"))
     yield path
-    for item in sorted(path.rglob("*"), reverse=True):
-        item.unlink() if not item.is_dir() else item.rmdir()
-    path.rmdir()
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
-def sandbox_process(workdir):
-    """独立进程的沙盒交易所（快速回放），返回它的 URL。"""
-    log = workdir / "sandbox.log"
-    process = start_process(["sandbox", "--port", "0", "--speed", "600", "--symbols", "BTC/USDT"], log, workdir)
+async def kill_sandbox():
+    """测试进程里的沙盒交易所（快速回放，只有 BTC/USDT），故障注入换成带杀点的 KillPoints。"""
+    async with SandboxExchange(port=0, speed=600, symbols=("BTC/USDT",)) as exchange:
+        exchange.faults = KillPoints()
+        yield exchange
+
+
+def journal_rows(journal: Path, sql: str, *args) -> list[tuple]:
+    """在日志库上执行一条查询。"""
+    conn = sqlite3.connect(journal)
     try:
-        yield wait_for_line(log, r"listening on (http://\S+)", process).group(1)
+        return conn.execute(sql, args).fetchall()
     finally:
-        process.terminate()
-        process.wait(10)
+        conn.close()
 
 
-async def final_run_problems(config_path: Path, journal: Path, workdir: Path) -> list[str]:
-    """最后一次正常启动：读对账问题、暂停实例等挂单结束，然后 shutdown。返回对账问题。"""
-    log = workdir / "final.log"
-    process = start_process(["run", "--headless", "--config", str(config_path)], log, workdir)
-    wait_for_line(log, r"control socket:", process)
+def unbooked_filled_orders(journal: Path) -> list[str]:
+    """日志库里是 filled、却一笔成交也没记账的订单。"""
+    return [r[0] for r in journal_rows(journal, "SELECT client_order_id FROM orders o WHERE status = 'filled' AND "
+                                                "NOT EXISTS (SELECT 1 FROM fills f WHERE f.client_order_id = "
+                                                "o.client_order_id)")]
+
+
+async def run_to_kill_point(launcher, faults: KillPoints, point: KillPoint, config_path: Path, journal: Path,
+                            log: Path) -> None:
+    """启动引擎，等它在 point 上被杀死（请求触发的由沙盒的钩子杀；fill_journaled 由这里在新成交提交后立刻杀）。"""
+    process = launcher.start(["run", "--headless", "--config", str(config_path)], log, config_path.parent)
+    faults.arm(point, process, journal)  # 与启动之间没有 await：引擎的第一个请求一定在这之后才被处理
+    if not point.path and point.stage == "request":
+        # 交易中的成交：等控制套接字（启动与对账已完成）之后的第一笔新成交，提交之后立刻杀
+        await asyncio.to_thread(wait_for_line, log, r"control socket:", process)
+        before = count_fills(journal)
+        await asyncio.to_thread(wait_until, lambda: count_fills(journal) > before, process, log, "a new fill")
+        process.kill()
+        point.fired = True
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + GUARD_S
+    while process.poll() is None:
+        assert loop.time() < deadline, f"kill point {point.name} ({point.moment}) never reached:\n" \
+                                       f"{log.read_text()[-3000:]}"
+        await asyncio.sleep(POLL_S)
+    assert point.fired, f"the engine exited with {process.returncode} before {point.name}:\n{log.read_text()[-3000:]}"
+    assert_no_traceback(log)
+
+
+def check_moment(point: KillPoint, journal: Path) -> None:
+    """引擎死时日志库确实停在杀点的时刻上。"""
+    if point.name.endswith(("_not_sent", "_reply_lost")):
+        assert point.order is not None and point.order[1] == point.side, point
+        assert journal_rows(journal, "SELECT status FROM orders WHERE client_order_id = ?", point.order[0]) == \
+            [("new",)], point
+    elif point.name == "recovery_lookup":
+        assert journal_rows(journal, "SELECT COUNT(*) FROM orders WHERE status = 'new'") == [(1,)]
+    elif point.name == "recovery_catch_up":
+        assert unbooked_filled_orders(journal), f"{point.name}: no filled order is waiting for its fill"
+
+
+async def final_run_problems(launcher, config_path: Path, journal: Path) -> list[str]:
+    """最后一次正常启动：读对账问题、暂停实例、等挂单结束（条件），然后 shutdown。返回对账问题。"""
+    log = config_path.parent / "final.log"
+    process = launcher.start(["run", "--headless", "--config", str(config_path)], log, config_path.parent)
+    await asyncio.to_thread(wait_for_line, log, r"control socket:", process)
     socket_path, token_path = control_paths(journal)
     client = await SocketClient.connect(socket_path, read_token_file(token_path))
     try:
         problems = (await client.snapshot())["problems"]
         await client.command("pause", instance="flip_btc")
-        for _ in range(100):
-            if not (await client.snapshot())["orders"]:
-                break
-            await asyncio.sleep(0.1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + GUARD_S
+        while (await client.snapshot())["orders"]:
+            assert loop.time() < deadline, "orders still open after pausing"
+            await asyncio.sleep(POLL_S)
     finally:
         await client.close()
     await shutdown(journal)
-    assert process.wait(30) == 0, log.read_text()[-3000:]
+    assert await asyncio.to_thread(process.wait, GUARD_S) == 0, log.read_text()[-3000:]
+    assert_no_traceback(log)
     return problems
 
 
-async def shutdown(journal: Path) -> None:
-    """经控制套接字让 headless 引擎优雅退出（引擎退出时连接断开视为成功）。"""
-    socket_path, token_path = control_paths(journal)
-    client = await SocketClient.connect(socket_path, read_token_file(token_path))
-    try:
-        await client.command("shutdown")
-    except ControlError:
-        pass  # 引擎退出时连接断开：视为成功
-    finally:
-        await client.close()
-
-
-async def exchange_state(url: str) -> tuple[list[dict], list[dict], float]:
+async def exchange_state(sandbox: SandboxExchange) -> tuple[list[dict], list[dict], float]:
     """交易所一侧：本账户在 BTC/USDT 上的全部订单、全部成交与 BTC 总额。"""
-    client = make_client(url, api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET)
+    client = sandbox.client()
     try:
         await client.load_markets()
         orders = await client.fetch_orders("BTC/USDT", limit=1000)
@@ -152,45 +156,26 @@ async def exchange_state(url: str) -> tuple[list[dict], list[dict], float]:
         await client.close()
 
 
-def test_sigkill_at_random_points_loses_no_fill_and_duplicates_no_order(workdir, sandbox_process):
-    """20 次随机 SIGKILL + 重启之后：成交不丢、订单不重、持仓等于余额、对账无问题。"""
-    config = engine_config(workdir, sandbox_process, [flip("flip_btc", "BTC/USDT", 2)],
+async def test_sigkill_at_each_dangerous_moment_loses_no_fill_and_duplicates_no_order(workdir, kill_sandbox,
+                                                                                     launcher):
+    """在每个危险时刻 SIGKILL 一次并重启：引擎每次都停在那个时刻；最后成交不丢、订单不重、持仓等于余额、对账无问题。"""
+    config = engine_config(workdir, kill_sandbox.url, [flip("flip_btc", "BTC/USDT", 2)],
                            sizing={"method": "fixed_fraction", "fraction": 0.05})
     config_path, journal = workdir / "config.yml", config.journal_path()
-    rng = random.Random(SEED)
-    # 被杀时已经在交易的次数（其余的杀点落在启动、恢复与对账途中，同样要能挺过去）
-    trading_kills = 0
-    for attempt in range(KILLS):
-        log = workdir / f"engine-{attempt}.log"
-        fills_before = count_fills(journal)
-        process = start_process(["run", "--headless", "--config", str(config_path)], log, workdir)
-        if attempt % STARTUP_KILL_EVERY == STARTUP_KILL_EVERY - 1:
-            time.sleep(rng.uniform(*KILL_DURING_STARTUP_S))
-        else:
-            wait_for_line(log, r"control socket:", process)
-            # 等到这次运行真的记下了新成交再开始计时：杀点落在交易之中，而不取决于机器快慢
-            wait_until(lambda: count_fills(journal) > fills_before, process, log, "a new fill")
-            time.sleep(rng.uniform(*KILL_AFTER_READY_S))
-        ready = "control socket:" in log.read_text()
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait(10)
-        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-        trading_kills += ready
-    problems = asyncio.run(final_run_problems(config_path, journal, workdir))
+    faults: KillPoints = kill_sandbox.faults
+    points = [KillPoint(**{**vars(p), "fired": False, "order": None}) for p in KILL_POINTS]  # 每次运行一份新的
+    for attempt, point in enumerate(points):
+        await run_to_kill_point(launcher, faults, point, config_path, journal, workdir / f"engine-{attempt}.log")
+        check_moment(point, journal)
+    faults.point = faults.victim = None
+    problems = await final_run_problems(launcher, config_path, journal)
     assert problems == []
 
-    orders, trades, btc = asyncio.run(exchange_state(sandbox_process))
-    conn = sqlite3.connect(journal)
-    try:
-        journal_orders = dict(conn.execute("SELECT client_order_id, status FROM orders").fetchall())
-        journal_fills = {r[0] for r in conn.execute("SELECT trade_id FROM fills").fetchall()}
-        position = conn.execute("SELECT COALESCE(SUM(amount), 0) FROM positions").fetchone()[0]
-        runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    finally:
-        conn.close()
-    assert trading_kills >= KILLS - KILLS // STARTUP_KILL_EVERY and runs >= trading_kills + 1
-    assert len(trades) >= KILLS - KILLS // STARTUP_KILL_EVERY  # 真的一直在交易（每次交易中的杀点之前至少一笔）
+    orders, trades, btc = await exchange_state(kill_sandbox)
+    journal_orders = dict(journal_rows(journal, "SELECT client_order_id, status FROM orders"))
+    journal_fills = {r[0] for r in journal_rows(journal, "SELECT trade_id FROM fills")}
+    position = journal_rows(journal, "SELECT COALESCE(SUM(amount), 0) FROM positions")[0][0]
+    assert len(trades) >= 3  # 真的在交易：两个回报丢失的订单（一买一卖），加上 fill_journaled 的那笔
     # 没有丢失、也没有凭空多出的成交
     assert {str(t["id"]) for t in trades} == journal_fills
     # 没有重复订单：客户端订单号唯一、都在日志库里，成交的订单买卖交替
@@ -202,6 +187,15 @@ def test_sigkill_at_random_points_loses_no_fill_and_duplicates_no_order(workdir,
     # 日志库里交易所不知道的订单只能是“发出之前就死了”的那些，且已标为 rejected
     for client_id, status in journal_orders.items():
         if client_id not in client_ids:
-            assert status == "rejected"
+            assert status == "rejected", (client_id, status)
+    by_point = {p.name: p.order[0] for p in points if p.order is not None and p.side is not None}
+    for side in ("buy", "sell"):
+        # 没到交易所的那张：交易所不知道它，日志库里是 rejected（重启没有把它再发一遍）
+        assert by_point[f"{side}_not_sent"] not in client_ids
+        assert journal_orders[by_point[f"{side}_not_sent"]] == "rejected"
+        # 回报丢了的那张：交易所上恰好一张，日志库里是 filled，成交记了
+        assert client_ids.count(by_point[f"{side}_reply_lost"]) == 1
+        assert journal_orders[by_point[f"{side}_reply_lost"]] == "filled"
+    assert unbooked_filled_orders(journal) == []
     # 持仓等于交易所余额
     assert position == pytest.approx(btc, abs=1e-9)

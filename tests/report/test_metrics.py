@@ -55,6 +55,17 @@ def test_return_metrics_on_a_hand_computed_daily_curve():
     assert m["calmar"] == pytest.approx(cagr / 0.1)
 
 
+def test_cagr_beyond_float_range_is_infinite_not_an_overflow_error():
+    """40 根 1 分钟 K 线赚 6%：年化倍数 1.06 ** 13140 超出浮点范围，CAGR 如实为 +inf（以前抛 OverflowError）。"""
+    equity = np.linspace(10_000.0, 10_600.0, 40)
+    m = return_metrics(equity, 10_000.0, "1m")
+    assert m["cagr"] == math.inf
+    assert m["total_return"] == pytest.approx(0.06)
+    # 亏光与零长度区间保持原来的约定
+    assert return_metrics(np.array([10_000.0, 0.0]), 10_000.0, "1d")["cagr"] == -1.0
+    assert math.isnan(return_metrics(np.array([]), 10_000.0, "1d")["cagr"])
+
+
 def test_drawdown_duration_counts_bars_until_a_new_high():
     """初始 100：100、90、95、99、101、100 -> 水下为 90、95、99 三根（101 创新高），之后 100 再水下 1 根。"""
     assert max_drawdown_duration(np.array([100.0, 90, 95, 99, 101, 100]), 100.0) == 3

@@ -116,7 +116,7 @@ def test_drawdown_breaker_blocks_entries_until_reset():
 
 
 def test_daily_loss_breaker_resets_next_utc_day():
-    """单日亏损 5%：当日起始 10000，跌到 9500 触发；次日第一次更新（9400）成为新起点，熔断解除。"""
+    """单日亏损 5%：当日起始 10000，跌到 9500 触发；次日的起点是前一天最后的 9500，次日 9400 只亏 1.05%，熔断解除。"""
     risk = RiskManager(RiskConfig(daily_loss=0.05))
     risk.update_equity(T0 + 1_000, 10_000)
     assert risk.update_equity(T0 + 3_600_000, 9_600) == []

@@ -1,8 +1,10 @@
-"""沙盒测试的夹具：每个测试一个新的进程内沙盒（127.0.0.1 随机端口）与连到它的原版 ccxt 客户端。"""
+"""沙盒测试的夹具：每个测试一个新的进程内沙盒（127.0.0.1 随机端口）与连到它的原版 ccxt 客户端；
+模糊测试用整个模块共用的一个沙盒（module_sandbox）。"""
 
 from __future__ import annotations
 
 import pytest
+import pytest_asyncio
 
 from tradeterm.sandbox import SandboxExchange
 
@@ -12,10 +14,25 @@ TEST_SPEED = 60.0
 TEST_TICK_S = 0.05
 
 
+def new_sandbox() -> SandboxExchange:
+    """测试用的沙盒（尚未启动）：合成行情 BTC/USDT、ETH/USDT，演示账户 10,000 USDT。"""
+    return SandboxExchange(port=0, speed=TEST_SPEED, tick_s=TEST_TICK_S, history_bars=3_000)
+
+
 @pytest.fixture
 async def sandbox():
-    """一个启动好的沙盒（合成行情 BTC/USDT、ETH/USDT，演示账户 10,000 USDT）。"""
-    async with SandboxExchange(port=0, speed=TEST_SPEED, tick_s=TEST_TICK_S, history_bars=3_000) as running:
+    """一个启动好的沙盒（见 new_sandbox），每个测试一个。"""
+    async with new_sandbox() as running:
+        yield running
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_sandbox():
+    """整个测试模块共用的一个沙盒（模糊测试用：几千个请求打在同一个服务器上，不为每个样例重启）。
+
+    使用它的测试须跑在模块级事件循环里：`pytestmark = pytest.mark.asyncio(loop_scope="module")`。
+    """
+    async with new_sandbox() as running:
         yield running
 
 

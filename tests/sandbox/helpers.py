@@ -1,8 +1,21 @@
-"""沙盒测试的小工具：在回放序列里找“之后会被穿过”的价格，并把模拟时钟拨到那里。"""
+"""沙盒测试的小工具：在回放序列里找“之后会被穿过”的价格并把模拟时钟拨到那里；用 aiohttp 直接发（签名的）原始请求。"""
 
 from __future__ import annotations
 
+import json
+import time
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
 from tradeterm.sandbox import SandboxExchange
+from tradeterm.sandbox.auth import sign
+
+# 原始请求的客户端超时，秒：足够宽，机器再忙也不会因慢而失败，只用来防止挂死
+RAW_TIMEOUT_S = 30.0
+# 表单请求体的 Content-Type
+FORM = "application/x-www-form-urlencoded"
 
 
 def future_cross(sandbox: SandboxExchange, symbol: str, direction: int, distance: float = 0.002,
@@ -32,3 +45,40 @@ async def run_until(sandbox: SandboxExchange, ts: int) -> None:
     if gap > 0:
         sandbox.clock.advance(gap + 1)
     await sandbox.tick()
+
+
+def signed_query(params: dict[str, str], secret: str) -> str:
+    """把 params 加上当前 timestamp 编成查询串，再附上 HMAC-SHA256 签名（与 ccxt 的做法相同）。"""
+    query = urlencode({**params, "timestamp": str(int(time.time() * 1000))})
+    return f"{query}&signature={sign(query, secret)}"
+
+
+async def raw_call(sandbox: SandboxExchange, method: str, path: str, query: str = "", body: bytes | None = None,
+                   api_key: str | None = None) -> tuple[int, object]:
+    """向沙盒发一个原始请求（query 为已编码的查询串，原样发出；body 为表单请求体的原始字节）。
+
+    返回（HTTP 状态, 解析后的 JSON 正文）；正文不是 JSON 时抛 AssertionError（沙盒必须总是回答 JSON）。
+    """
+    url = URL(f"{sandbox.url}{path}" + (f"?{query}" if query else ""), encoded=True)
+    headers = {"Content-Type": FORM}
+    if api_key is not None:
+        headers["X-MBX-APIKEY"] = api_key
+    timeout = aiohttp.ClientTimeout(total=RAW_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with session.request(method, url, data=body, headers=headers) as response:
+            text = await response.text(errors="replace")
+            try:
+                return response.status, json.loads(text)
+            except ValueError:
+                raise AssertionError(f"{method} {path}?{query} -> HTTP {response.status}, not JSON: {text[:200]!r}")
+
+
+async def signed_call(sandbox: SandboxExchange, method: str, path: str, params: dict[str, str],
+                      in_body: bool = False, api_key: str | None = None, secret: str | None = None
+                      ) -> tuple[int, object]:
+    """签名发请求（默认用演示账户的凭证）：参数放查询串（默认）或表单请求体；返回（HTTP 状态, JSON 正文）。"""
+    signed = signed_query(params, secret or sandbox.secret)
+    key = api_key or sandbox.api_key
+    if in_body:
+        return await raw_call(sandbox, method, path, body=signed.encode(), api_key=key)
+    return await raw_call(sandbox, method, path, signed, api_key=key)

@@ -8,6 +8,7 @@ import pytest
 from tradeterm.execution import fills
 from tradeterm.sandbox import matching
 from tradeterm.sandbox.accounts import Account
+from tradeterm.sandbox.errors import BinanceError
 from tradeterm.sandbox.market import CandleSeries, SymbolMarket, default_spec
 from tradeterm.sandbox.matching import MatchingEngine, OrderRequest, TradingConfig
 
@@ -57,3 +58,27 @@ def test_gap_through_stop_and_limit_fills_at_the_open_exactly_as_the_backtester(
     assert limit_trade.price == expected_limit and limit_trade.is_maker
     assert limit_trade.fee == pytest.approx(fills.fee_amount(95.0 * 0.5, 0.001))
     assert stop.status == "FILLED" and limit.status == "FILLED"
+
+
+@pytest.mark.parametrize(("kind", "amount", "price", "stop", "expected"), [
+    ("LIMIT", 0.5, 0.0, 0.0, "PRICE_FILTER"), ("LIMIT", 0.5, -0.0, 0.0, "PRICE_FILTER"),
+    ("LIMIT", 0.5, -96.0, 0.0, "PRICE_FILTER"), ("LIMIT", 0.5, float("nan"), 0.0, "PRICE_FILTER"),
+    ("LIMIT", 0.5, float("inf"), 0.0, "PRICE_FILTER"), ("LIMIT", 0.5, 1e300, 0.0, "PRICE_FILTER"),
+    ("STOP_LOSS", 0.5, 0.0, 0.0, "PRICE_FILTER"), ("STOP_LOSS", 0.5, 0.0, float("nan"), "PRICE_FILTER"),
+    ("LIMIT", float("nan"), 96.0, 0.0, "LOT_SIZE"), ("LIMIT", float("inf"), 96.0, 0.0, "LOT_SIZE"),
+    ("LIMIT", -0.5, 96.0, 0.0, "LOT_SIZE"), ("LIMIT", 1e30, 96.0, 0.0, "LOT_SIZE"), ("MARKET", 0.0, 0.0, 0.0, "LOT_SIZE"),
+])
+def test_engine_refuses_zero_negative_and_non_finite_prices_and_amounts(kind, amount, price, stop, expected):
+    """撮合引擎本身（不经 HTTP 解析）也拒绝 0、-0、负数、NaN、inf 与大到无法取整的价格/数量：-1013，账户不变。
+
+    以前 PRICE_FILTER 在价格为 0（假值）时被跳过，0 价买单挂上且什么也不冻结；1e30 的数量在取整时溢出 64 位整数。"""
+    spec = default_spec("BTC/USDT", 100.0)
+    engine = MatchingEngine({spec.market_id: SymbolMarket(spec, CandleSeries(BARS, MINUTE, spec.price_tick))},
+                            TradingConfig())
+    account = Account("k", "s", {"USDT": 10_000.0, "BTC": 1.0})
+    engine.accounts["k"] = account
+    side = "SELL" if kind == "STOP_LOSS" else "BUY"
+    with pytest.raises(BinanceError) as caught:
+        engine.place(account, OrderRequest("BTCUSDT", side, kind, amount, price, stop, 0.0, "GTC", "x1"), T0 + MINUTE)
+    assert (caught.value.code, caught.value.msg) == (-1013, f"Filter failure: {expected}")
+    assert account.orders == {} and account.balance("USDT") == (10_000.0, 0.0)

@@ -1,4 +1,4 @@
-"""快照测试用的引擎客户端：返回固定的快照、固定的几条事件，命令只记录不执行——画面因此每次一模一样。
+"""快照测试用的引擎客户端：返回固定的快照、固定的几条事件（总是先事件、后快照），命令只记录不执行——画面因此每次一模一样。
 
 为什么不用真引擎：真引擎的价格、时间与成交每次运行都不同，快照（逐像素比较的 SVG）会每次都变。
 交互行为（按键真的暂停实例、真的下单成交、一键停止真的平仓）由 test_app.py 对着真引擎与沙盒测试。
@@ -93,9 +93,15 @@ class FrozenClient:
         self.frozen = frozen_snapshot(mode)
         # 收到的命令：(名字, 参数)
         self.commands: list[tuple[str, dict[str, Any]]] = []
+        # 固定事件已全部交给订阅者时置位：快照要等它（见 snapshot）
+        self.replayed = asyncio.Event()
 
     async def snapshot(self) -> dict[str, Any]:
-        """固定快照。"""
+        """固定快照；在固定事件全部交出之后才返回。
+
+        为什么要等：界面先收到快照还是先收到事件，画面不同（报价窗格的涨跌幅以第一个看到的价格为基准，快照里的标记价
+        先到就成了基准）；两个后台 worker 谁先跑取决于机器快慢。固定成“先事件、后快照”，画面每次都一样。"""
+        await self.replayed.wait()
         return self.frozen
 
     async def command(self, name: str, **args: Any) -> Any:
@@ -104,9 +110,10 @@ class FrozenClient:
         return {}
 
     async def events(self) -> AsyncIterator[Event]:
-        """固定事件发一遍，然后一直等（像一个安静的引擎）。"""
+        """固定事件发一遍（之后快照才会返回），然后一直等（像一个安静的引擎）。"""
         for event in frozen_events():
             yield event
+        self.replayed.set()
         await asyncio.Event().wait()
 
     async def close(self) -> None:

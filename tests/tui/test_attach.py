@@ -9,7 +9,7 @@ from functools import partial
 from textual.widgets import DataTable
 
 from tests.engine.conftest import flip
-from tests.tui.test_app import SIZE, until
+from tests.tui.helpers import SIZE, until
 from tradeterm.engine.client import InProcessClient
 from tradeterm.engine.control import ControlServer, SocketClient
 from tradeterm.engine.reconnect import ReconnectingClient

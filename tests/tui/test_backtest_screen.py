@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-
+import sqlite3
 import time
 from pathlib import Path
 
@@ -13,8 +13,7 @@ import pytest
 from textual.widgets import DataTable, Input, TabbedContent
 
 from tests.tui.frozen import FrozenClient
-from tests.tui.test_app import SIZE, until
-from tests.tui.test_snapshots import settled
+from tests.tui.helpers import SIZE, settled, steady_cursors, until
 from tradeterm.backtest.engine import run_backtest
 from tradeterm.backtest.prepare import load_candles, prepare_single
 from tradeterm.journal.backtests import list_backtests
@@ -38,14 +37,22 @@ def expected_final_equity(params: dict) -> float:
     return result_metrics(run_backtest(prepared.specs, prepared.settings))["portfolio"]["final_equity"]
 
 
+def recorded_runs(journal: Path) -> int:
+    """日志库里的回测运行数；回测的写线程正在新建这个库（文件已在、表还没建好）时为 -1。"""
+    try:
+        return len(list_backtests(journal))
+    except sqlite3.OperationalError:
+        return -1
+
+
 async def run_form(pilot, screen: BacktestScreen, params: str = "") -> None:
     """在表单里填参数并按 Ctrl+R，等到运行记进日志库、指标表填好。"""
-    before = len(list_backtests(screen.journal_path))
+    before = recorded_runs(screen.journal_path)
     screen.query_one("#bt-params", Input).value = params
     await pilot.press("ctrl+r")
-    await until(pilot, lambda: len(list_backtests(screen.journal_path)) == before + 1
+    await until(pilot, lambda: recorded_runs(screen.journal_path) == before + 1
                 and screen.outcome is not None and screen.query_one("#bt-metrics", DataTable).row_count
-                and not screen.query_one("#bt-run").disabled, timeout=20, what="the backtest to finish")
+                and not screen.query_one("#bt-run").disabled, what="the backtest to finish")
 
 
 async def test_backtest_screen_runs_records_browses_and_compares(tmp_path):
@@ -112,11 +119,12 @@ def utc(monkeypatch):
 def test_backtest_screen_snapshot(snap_compare, tmp_path, utc):
     """回测屏完成一次 MACross 回测后的样子（固定数据的主屏客户端、真实 CSV、空的日志库），100x30。"""
     async def finished(pilot) -> None:
-        """主屏就绪后按 b，运行默认表单，等回测完成。"""
+        """主屏就绪后按 b，等回测屏打开，运行默认表单，等回测完成；光标常亮（不随定时器闪烁）。"""
         await settled(pilot)
         await pilot.press("b")
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(pilot.app.screen, BacktestScreen), what="the backtest screen")
         await run_form(pilot, pilot.app.screen)
+        steady_cursors(pilot.app)
         await pilot.pause()
 
     app = TradetermApp(FrozenClient(), journal_path=tmp_path / "tradeterm.db")

@@ -3,6 +3,8 @@
 为什么用固定数据的 FrozenClient 而不是真引擎：快照是逐字符比较的 SVG，真引擎的价格、时间、成交每次运行都不同，
 画面不可能稳定；这里驱动的是真实的 App（同样的屏幕、部件、CSS 与刷新路径），只把引擎换成返回固定快照与固定事件的
 客户端。按键对引擎的真实效果由 test_app.py 对着真引擎与沙盒测试。日志里的时刻按本地时区显示，所以这里固定 TZ=UTC。
+与机器快慢无关：拍之前等条件（数据都在屏上、图表按全部数据重画过、下单框已打开且数字已输入），会动的东西冻住
+（FrozenClient 先事件后快照；输入框光标常亮，不随 0.5 秒的定时器闪烁），不靠“停一会儿”。
 更新快照：.venv/bin/python -m pytest tests/tui/test_snapshots.py --snapshot-update
 """
 
@@ -12,9 +14,13 @@ import time
 
 import pytest
 
-from tests.tui.frozen import FrozenClient, frozen_events
-from tests.tui.test_app import SIZE
+from textual.widgets import Input
+
+from tests.tui.frozen import FrozenClient
+from tests.tui.helpers import SIZE, settled, steady_cursors, until
 from tradeterm.tui.app import TradetermApp
+from tradeterm.tui.screens.help import HelpScreen
+from tradeterm.tui.screens.order_entry import OrderEntryScreen
 
 
 @pytest.fixture(autouse=True)
@@ -27,21 +33,6 @@ def utc(monkeypatch):
     time.tzset()
 
 
-async def settled(pilot) -> None:
-    """等固定事件与快照都进了界面，再把日志与图表立刻画出来（不等定时器），画面从此不再变化。"""
-    app = pilot.app
-    total = len(frozen_events())
-    for _ in range(200):
-        if app.model.events_seen >= total and app.model.snapshot is not None \
-                and app.main_screen.query_one("#instances").row_count:
-            break
-        await pilot.pause(0.02)
-    app._flush_log()
-    app.model.charts_dirty = True
-    app._redraw_charts()
-    await pilot.pause()
-
-
 def test_main_screen(snap_compare):
     """主屏：报价与走势、三个实例（运行/暂停/出错着色）、持仓、挂单、K 线与买卖标记、权益曲线、日志。"""
     assert snap_compare(TradetermApp(FrozenClient()), terminal_size=SIZE, run_before=settled)
@@ -50,9 +41,10 @@ def test_main_screen(snap_compare):
 def test_help_screen(snap_compare):
     """帮助屏：每个按键一行。"""
     async def open_help(pilot) -> None:
-        """主屏就绪后按 ?。"""
+        """主屏就绪后按 ?，等帮助屏打开。"""
         await settled(pilot)
         await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="the help screen")
         await pilot.pause()
     assert snap_compare(TradetermApp(FrozenClient()), terminal_size=SIZE, run_before=open_help)
 
@@ -60,11 +52,15 @@ def test_help_screen(snap_compare):
 def test_order_entry_screen(snap_compare):
     """下单框：默认选中实例的交易对、市价、按名义金额。"""
     async def open_order(pilot) -> None:
-        """主屏就绪后按 o，填入数量。"""
+        """主屏就绪后按 o，等下单框打开、焦点在数量框上，填入数量并等它进了输入框；光标常亮（不随定时器闪烁）。"""
         await settled(pilot)
+        app = pilot.app
         await pilot.press("o")
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, OrderEntryScreen)
+                    and app.focused is app.screen.query_one("#size", Input), what="the order entry, size focused")
         await pilot.press(*"250")
+        await until(pilot, lambda: app.screen.query_one("#size", Input).value == "250", what="the typed size")
+        steady_cursors(app)
         await pilot.pause()
     assert snap_compare(TradetermApp(FrozenClient()), terminal_size=SIZE, run_before=open_order)
 

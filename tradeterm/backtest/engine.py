@@ -29,6 +29,7 @@ from tradeterm.backtest.results import (
     EXIT_REASONS, BacktestResult, InstanceResult, LazyTrades, Rejection, RiskEvent, Trade, pnl_curve,
 )
 from tradeterm.backtest.risk import BacktestRisk
+from tradeterm.backtest.timeline import Series, plan_timeline, portfolio_curve
 from tradeterm.sizing.sizers import ALL_IN, PositionSizer, Sizer, SizingFunction
 from tradeterm.config.markets import timeframe_ms
 from tradeterm.config.schema import RiskConfig
@@ -94,6 +95,10 @@ def run_backtest(specs: list[InstanceSpec], settings: BacktestSettings | None = 
     settings = settings or BacktestSettings()
     if settings.path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {settings.path!r}")
+    if len(specs) > 1:
+        # 组合时间轴放不下时在模拟之前就拒绝（TimelineTooLarge），不白跑一遍
+        plan_timeline([Series(s.strategy.name, s.strategy.timeframe, s.data["timestamp"].to_numpy(dtype=np.int64))
+                       for s in specs])
     use_fast = settings.path == "fast" or (settings.path == "auto" and fast_path_possible(specs, settings))
     if use_fast:
         if not fast_path_possible(specs, settings):
@@ -279,9 +284,10 @@ def run_event_path_with_events(specs: list[InstanceSpec], settings: BacktestSett
                                ) -> tuple[list["PathOutcome"], list[RiskEvent]]:
     """逐事件回测：全部实例按 (K 线开盘时间, 实例顺序) 排队，经纪商处理成交，收盘时收集信号。
 
-    配置了风控时，每根 K 线收盘的账户权益更新熔断（在下一根开盘成交之前，见 _flush_equity）；返回各实例产出与熔断事件。"""
+    配置了风控时，每根 K 线收盘的账户权益更新熔断（在下一根开盘成交之前，见 _flush_equity）；单日亏损熔断是否还在生效
+    按成交时间判断（RiskManager 用 blocking_at），所以 00:00 开盘的成交已经不受前一天的熔断限制。返回各实例产出与熔断事件。"""
     market_type = specs[0].strategy.market_type if specs else MarketType.SPOT
-    risk = BacktestRisk(settings.risk, market_type) if risk_enabled(settings) else None
+    risk = BacktestRisk(settings.risk, market_type, settings.cash) if risk_enabled(settings) else None
     feeds_by_book: dict[int, _Feed] = {}
     broker = SimulatedBroker(
         settings.cash, settings.fees, risk_check=_risk_check(settings, risk),
@@ -377,34 +383,5 @@ def assemble_result(specs: list[InstanceSpec], settings: BacktestSettings, outco
                           instances=instances, risk_events=list(risk_events or []))
 
 
-def portfolio_curve(instances: list[InstanceResult], cash: float) -> tuple[np.ndarray, np.ndarray]:
-    """组合时间轴与组合权益：各实例的盈亏按收盘时间向前填充后相加，再加初始资金。
-
-    多个实例时，时间轴是从最早一根到最晚一根、以最短周期为步长的等距网格（并上各实例自己的开盘时间）：
-    这样组合的逐根收益恰好一根一个最短周期，年化规则（每年周期数 = 365 天 / 周期）才成立；
-    若直接取各实例开盘时间的并集，1m 与 5m 混合、且 5m 的数据更长时，后段的“每根”其实是 5 分钟。
-    对齐按收盘时间：网格上一根（收盘于 T）取各实例中收盘时间 <= T 的最后一根的盈亏，
-    所以 5m 实例的一根只在它收盘之后才计入组合，组合曲线不会提前看到尚未收盘的 K 线。
-    """
-    if len(instances) == 1:
-        only = instances[0]
-        return only.timestamps, cash + (only.equity - only.budget)
-    if not instances or all(len(r.timestamps) == 0 for r in instances):
-        return np.zeros(0, np.int64), np.zeros(0)
-    steps = {r.name: timeframe_ms(r.timeframe) for r in instances}
-    step = min(steps.values())
-    first = min(int(r.timestamps[0]) for r in instances if len(r.timestamps))
-    last = max(int(r.timestamps[-1]) for r in instances if len(r.timestamps))
-    grid = np.arange(first, last + 1, step, dtype=np.int64)
-    timestamps = np.union1d(grid, np.concatenate([r.timestamps for r in instances]).astype(np.int64))
-    closes = timestamps + step
-    equity = np.full(len(timestamps), cash, dtype=np.float64)
-    for r in instances:
-        rows = np.searchsorted(r.timestamps + steps[r.name], closes, side="right") - 1
-        pnl = r.equity - r.budget
-        equity += np.where(rows >= 0, pnl[np.clip(rows, 0, None)], 0.0)
-    return timestamps, equity
-
-
 __all__ = ["InstanceSpec", "BacktestSettings", "run_backtest", "run_event_path", "run_event_path_with_events",
-           "run_fast_path", "fast_path_possible", "risk_enabled", "assemble_result", "EXIT_REASONS"]
+           "run_fast_path", "fast_path_possible", "risk_enabled", "assemble_result", "portfolio_curve", "EXIT_REASONS"]

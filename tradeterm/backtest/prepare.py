@@ -57,6 +57,25 @@ def load_candles(path: Path, timeframe: str) -> pd.DataFrame:
     return data
 
 
+def warmup_warnings(specs: list[InstanceSpec]) -> list[str]:
+    """K 线不够预热的实例，每个一条警告（实例名、可用根数、需要的根数）；都够时为空列表。
+
+    按 Strategy.warmup 的定义，第一个信号之前要有 warmup 根历史：信号最早出在第 warmup + 1 根收盘，
+    在再下一根的开盘成交，所以少于 warmup + 2 根时这个实例一笔也成交不了。回测照跑（结果是 0 笔交易），
+    但要让用户知道原因。命令行把每条警告打印到 stderr。
+    """
+    out = []
+    for spec in specs:
+        strategy = spec.strategy
+        bars, warmup = len(spec.data), int(strategy.warmup)
+        if bars < warmup + 2:
+            out.append(f"instance '{strategy.name}' ({strategy.describe()} on {strategy.symbol} {strategy.timeframe}) "
+                       f"has {bars} bars but needs at least {warmup + 2} to trade (warm-up of {warmup} bars before "
+                       f"its first signal, then one bar to signal and one to fill); it will make no trades: use "
+                       f"more candles or smaller window parameters")
+    return out
+
+
 def describe_run(settings: BacktestSettings, specs: list[InstanceSpec], sources: dict[str, str],
                  exchange: str | None, markets: Path | None, sizings: list[dict]) -> dict:
     """写进日志库 runs.settings 的运行设置（含生效的风控限制与每个实例的仓位计算）。"""

@@ -23,10 +23,12 @@ from tradeterm.risk.manager import OrderRequest as RiskRequest
 class BacktestRisk:
     """一次回测的风控：一个新的 RiskManager（熔断状态从零开始）加上请求翻译。"""
 
-    def __init__(self, config: RiskConfig, market_type: MarketType = MarketType.SPOT):
-        """config 为 risk 块；market_type 决定余额检查方式（现货买入须有现金）。"""
+    def __init__(self, config: RiskConfig, market_type: MarketType = MarketType.SPOT,
+                 starting_cash: float | None = None):
+        """config 为 risk 块；market_type 决定余额检查方式（现货买入须有现金）；
+        starting_cash 为账户初始资金（计价货币），是第一天单日亏损的起点。"""
         # 风控层的管理器（规则、熔断、一键停止）
-        self.manager = RiskManager(config, market_type)
+        self.manager = RiskManager(config, market_type, starting_equity=starting_cash)
 
     def check(self, request: OrderRequest) -> tuple[str, str] | None:
         """经纪商的风控挂钩：放行返回 None，拒绝返回 (规则名, 英文原因)。"""

@@ -28,11 +28,13 @@ def run_attach(args: argparse.Namespace) -> int:
 
 async def attach(config) -> int:
     """连上 headless 引擎并运行控制台。"""
+    from tradeterm.cli.ctl import require_engine
     from tradeterm.engine.control import SocketClient, control_paths, read_token_file
     from tradeterm.engine.reconnect import ReconnectingClient
     from tradeterm.tui.app import TradetermApp
 
     socket_path, token_path = control_paths(config.journal_path())
+    require_engine(socket_path)
 
     async def connect() -> SocketClient:
         """建立一个新连接（每次重读令牌：引擎重启后令牌会换）。"""

@@ -27,15 +27,18 @@ from tradeterm.backtest.engine import PATHS, BacktestSettings, InstanceSpec, fas
 from tradeterm.execution.markets import resolve_rules
 from tradeterm.backtest.prepare import (
     DEFAULT_CASH, DEFAULT_FEE, DEFAULT_SLIPPAGE_BPS, DEFAULT_SYNTHETIC_BARS, describe_run, load_candles,
-    prepare_single,
+    prepare_single, warmup_warnings,
 )
 from tradeterm.backtest.results import BacktestResult
+from tradeterm.cli.flags import checked_symbol, finite_number, output_file_problem, whole_number
 from tradeterm.sizing.sizers import ALL_IN, sizer_from_config
-from tradeterm.config import load_config, normalize_symbol
+from tradeterm.config import load_config
 from tradeterm.config.loader import load_risk_file
-from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS
+from tradeterm.config.markets import TIMEFRAME_MS
+from tradeterm.config.schema import MAX_CASH
 from tradeterm.data.synthetic import synthetic_ohlcv
 from tradeterm.errors import UserError
+from tradeterm.journal.paths import journal_path_problem
 from tradeterm.journal.runs import json_safe, record_backtest
 from tradeterm.models import MarketType
 from tradeterm.report.charts import render_charts
@@ -48,6 +51,8 @@ from tradeterm.strategy.params import parse_param_text
 DEFAULT_JOURNAL = Path("tradeterm.db")
 # 进度条宽度，字符数
 PROGRESS_WIDTH = 30
+# --bars 的上限（每个交易对的合成 K 线根数）：再多就是几 GB 内存，而不是一次回测
+MAX_SYNTHETIC_BARS = 10_000_000
 
 
 class UsageError(UserError):
@@ -70,10 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeframe", default="1m", help="timeframe of the CSV (default 1m)")
     parser.add_argument("--param", metavar="KEY=VALUE", action="append", default=[],
                         help="strategy parameter, repeatable (e.g. --param fast=10)")
-    parser.add_argument("--cash", type=float, default=None, help="starting cash in quote currency (default 10000)")
-    parser.add_argument("--fee", type=float, default=None,
+    parser.add_argument("--cash", type=finite_number("--cash 10000"), default=None,
+                        help="starting cash in quote currency (default 10000)")
+    parser.add_argument("--fee", type=finite_number("--fee 0.001"), default=None,
                         help="fee rate as a fraction for maker and taker (default 0.001 = 0.1%%)")
-    parser.add_argument("--slippage-bps", type=float, default=None,
+    parser.add_argument("--slippage-bps", type=finite_number("--slippage-bps 5"), default=None,
                         help="market-order slippage in basis points against the trader (default 0)")
     parser.add_argument("--market-type", choices=[m.value for m in MarketType], default=None,
                         help="spot (long only, default) or futures (long and short)")
@@ -86,9 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--risk-config", metavar="FILE.yml", type=Path,
                         help="YAML file with a 'risk:' block (limits and circuit breakers) and/or a 'sizing:' block, "
                              "same keys as config.yml; single-strategy mode (with --config they come from the config)")
-    parser.add_argument("--trailing-stop", type=float, default=0.0, metavar="FRACTION",
+    parser.add_argument("--trailing-stop", type=finite_number("--trailing-stop 0.02"), default=0.0, metavar="FRACTION",
                         help="trailing stop distance as a fraction of the best price (e.g. 0.02 = 2%%); 0 = off")
-    parser.add_argument("--bars", type=int, default=DEFAULT_SYNTHETIC_BARS,
+    parser.add_argument("--bars", type=whole_number("--bars 5000"), default=DEFAULT_SYNTHETIC_BARS,
                         help=f"synthetic candles per symbol when --config has no CSV for it "
                              f"(default {DEFAULT_SYNTHETIC_BARS})")
     parser.add_argument("--engine", choices=PATHS, default="auto",
@@ -108,7 +114,10 @@ def run_command(args: argparse.Namespace) -> int:
     if bool(args.strategy) == bool(args.config):
         raise UsageError("backtest: pass either --strategy NAME --data FILE.csv, or --config config.yml "
                          "(not both, not neither)")
+    check_outputs(args)
     specs, settings, journal, described = (_from_config(args) if args.config else _from_flags(args))
+    for warning in warmup_warnings(specs):
+        print(f"warning: {warning}", file=sys.stderr)
     if settings.path == "fast" and not fast_path_possible(specs, settings):
         raise UsageError("--engine fast: the fast path runs one vectorized strategy with all_in, fixed_fraction, "
                          "fixed_notional or equal_weight sizing and no risk limits; use --engine auto or "
@@ -135,10 +144,10 @@ def _from_flags(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestS
     if len(args.data) != 1 or "=" in args.data[0] and not Path(args.data[0]).exists():
         raise UsageError(f"--data: single-strategy mode needs exactly one CSV path, got {args.data or 'none'}; "
                          f"e.g. --data candles.csv")
-    symbol = _symbol(args.symbol, "--symbol")
+    market_type = MarketType(args.market_type or MarketType.SPOT.value)
+    symbol = checked_symbol(args.symbol, "--symbol", market_type)
     timeframe = _timeframe(args.timeframe)
     params = dict(parse_param_text(text) for text in args.param)
-    market_type = MarketType(args.market_type or MarketType.SPOT.value)
     risk_file = load_risk_file(args.risk_config) if args.risk_config else None
     cls = load_strategy_class(args.strategy)
     # 先校验参数再读数据：参数写错时不必等一个大 CSV 读完才看到错误
@@ -172,8 +181,8 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
     instances = [i for i in config.strategies if i.enabled]
     if not instances:
         raise UsageError(f"{args.config}: no enabled strategies; add one under 'strategies:'")
-    files = _data_mapping(args.data)
     market_type = MarketType(args.market_type) if args.market_type else config.exchange.market_type
+    files = _data_mapping(args.data, market_type)
     exchange = args.exchange or config.exchange.id
     # 错误消息里说明交易所来自哪里：命令行旗标，或配置文件的 exchange.id
     exchange_origin = "--exchange" if args.exchange else f"exchange.id ({args.config})"
@@ -215,26 +224,34 @@ def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], Backtest
     return specs, settings, args.journal or config.journal_path(), described
 
 
-def _data_mapping(items: list[str]) -> dict[str, Path]:
-    """解析配置模式的 --data SYMBOL=FILE.csv 列表。"""
+def _data_mapping(items: list[str], market_type: MarketType) -> dict[str, Path]:
+    """解析配置模式的 --data SYMBOL=FILE.csv 列表（交易对须符合市场类型）。"""
     out: dict[str, Path] = {}
     for item in items:
         symbol, sep, path = item.partition("=")
         if not sep or not path:
             raise UsageError(f"--data {item!r}: with --config, map a symbol to a file, e.g. --data BTC/USDT=btc.csv")
-        out[_symbol(symbol, "--data")] = Path(path)
+        out[checked_symbol(symbol, "--data", market_type)] = Path(path)
     return out
 
 
 # ---- 参数检查 ---------------------------------------------------------------------------
 
 
-def _symbol(text: str, flag: str) -> str:
-    """规范交易对写法；无法识别时报用户错误。"""
-    symbol = normalize_symbol(text)
-    if symbol is None:
-        raise UsageError(f"{flag} {text!r}: not a symbol; use a form like {SYMBOL_FORMS}")
-    return symbol
+def check_outputs(args: argparse.Namespace) -> None:
+    """运行之前检查要写的文件（--json、--trades、--journal）与 --bars：不合用时抛 UsageError（旗标、值、修正方法）。"""
+    for flag, path, example in (("--json", args.json, "out.json"), ("--trades", args.trades, "trades.csv")):
+        problem = None if path is None else output_file_problem(path, example)
+        if problem:
+            raise UsageError(f"{flag} {str(path)!r}: {problem}")
+    # 日志库在回测之前检查（算完了才发现写不进去就白算了）；不创建缺少的目录。配置里的 journal.path 由配置校验负责
+    journal = args.journal if args.journal is not None else None if args.config else DEFAULT_JOURNAL
+    problem = None if journal is None else journal_path_problem(journal)
+    if problem:
+        raise UsageError(f"{'--journal' if args.journal is not None else 'journal'} {problem}")
+    if not 1 <= args.bars <= MAX_SYNTHETIC_BARS:
+        raise UsageError(f"--bars {args.bars}: synthetic candles per symbol must be between 1 and "
+                         f"{MAX_SYNTHETIC_BARS:,}, e.g. --bars 5000")
 
 
 def _timeframe(text: str) -> str:
@@ -245,10 +262,11 @@ def _timeframe(text: str) -> str:
 
 
 def _cash(value: float | None, default: float) -> float:
-    """初始资金须为正。"""
+    """初始资金须为正且不超过 MAX_CASH（再大的金额换算成数量时会溢出）。"""
     cash = default if value is None else value
-    if not cash > 0:
-        raise UsageError(f"--cash {cash}: starting cash must be above 0 (quote currency), e.g. --cash 10000")
+    if not 0 < cash <= MAX_CASH:
+        raise UsageError(f"--cash {cash:g}: starting cash must be above 0 and at most {MAX_CASH:,} (quote currency), "
+                         f"e.g. --cash 10000")
     return float(cash)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from tradeterm.cli.common import format_ts, load_bars, parse_params
+from tradeterm.cli.flags import plugin_dirs, whole_number
+from tradeterm.errors import UserError
 from tradeterm.models import MarketType
 from tradeterm.strategy.loader import build_strategy, load_strategy_class
 from tradeterm.strategy.lookahead import check_lookahead
@@ -20,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("strategy", help="strategy class name in strategies/ (e.g. MACross) or package.module:Class")
     parser.add_argument("--data", help="OHLCV CSV (timestamp,open,high,low,close,volume); default: synthetic market")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="override a strategy parameter")
-    parser.add_argument("--samples", type=int, default=60, help="number of bars to check (default 60)")
+    parser.add_argument("--samples", type=whole_number("--samples 60"), default=60,
+                        help="number of bars to check (default 60)")
     parser.add_argument("--dir", action="append", default=[], metavar="DIR",
                         help="extra plugin directory to search (the built-in strategies/ is always searched)")
     parser.add_argument("--futures", action="store_true", help="check long/short signals as on a futures market")
@@ -29,11 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """执行前视检查并打印结果；通过返回 0，发现前视返回 1。"""
-    cls = load_strategy_class(args.strategy, [Path(d) for d in args.dir])
+    if args.samples < 1:
+        raise UserError(f"--samples {args.samples}: check at least 1 bar, e.g. --samples 60")
+    cls = load_strategy_class(args.strategy, plugin_dirs(args.dir))
     market = MarketType.FUTURES if args.futures else MarketType.SPOT
     strategy = build_strategy(cls, parse_params(args.param), market_type=market)
     bars, source = load_bars(args.data)
-    report = check_lookahead(strategy, bars, samples=max(args.samples, 1))
+    report = check_lookahead(strategy, bars, samples=args.samples)
     print(f"{report.strategy} on {source}: checked {len(report.checked)} of {report.bars} bars")
     if report.passed:
         print("PASS: no look-ahead (signals on truncated history equal signals on full history)")

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from tradeterm.cli.common import parse_params
+from tradeterm.cli.flags import finite_number
 from tradeterm.config import load_config
 
 # 需要实例名的命令
@@ -33,9 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("action", choices=ACTIONS, help="what to do")
     parser.add_argument("target", nargs="?", help="instance name (client order id for cancel-order, symbol for order)")
     parser.add_argument("side", nargs="?", choices=("buy", "sell"), help="order: buy or sell")
-    parser.add_argument("--amount", type=float, help="order: amount in the base currency, e.g. 0.01 BTC")
-    parser.add_argument("--notional", type=float, help="order: amount in the quote currency, e.g. 100 USDT")
-    parser.add_argument("--price", type=float, help="order: limit price (omit for a market order)")
+    parser.add_argument("--amount", type=finite_number("--amount 0.01"),
+                        help="order: amount in the base currency, e.g. 0.01 BTC")
+    parser.add_argument("--notional", type=finite_number("--notional 100"),
+                        help="order: amount in the quote currency, e.g. 100 USDT")
+    parser.add_argument("--price", type=finite_number("--price 25000"),
+                        help="order: limit price (omit for a market order)")
     parser.add_argument("--yes", action="store_true", help="order/kill-switch: do not ask for confirmation")
     parser.add_argument("--reset", action="store_true", help="kill-switch: clear an engaged kill switch")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="parameter for set_params")
@@ -117,15 +121,21 @@ async def _order(client, args: argparse.Namespace) -> dict[str, Any]:
                                 f"{order['symbol']} {order['type']} -> {order['status']}"}
 
 
+def require_engine(socket_path) -> None:
+    """没有套接字文件就没有引擎在听：先说这一点（抛 ControlError），而不是抱怨（从未有过的）令牌文件。"""
+    from tradeterm.engine.control import ControlError
+
+    if not socket_path.exists():
+        raise ControlError(f"no engine is listening on {socket_path}; start one with 'tradeterm run --headless'")
+
+
 async def _call(config, args: argparse.Namespace) -> Any:
     """发一个请求并返回结果。"""
-    from tradeterm.engine.control import ControlError, SocketClient, control_paths, read_token_file
+    from tradeterm.engine.control import SocketClient, control_paths, read_token_file
     from tradeterm.errors import UserError
 
     socket_path, token_path = control_paths(config.journal_path())
-    if not socket_path.exists():
-        # 没有套接字文件就没有引擎在听：先说这一点，而不是抱怨（从未有过的）令牌文件
-        raise ControlError(f"no engine is listening on {socket_path}; start one with 'tradeterm run --headless'")
+    require_engine(socket_path)
     client = await SocketClient.connect(socket_path, read_token_file(token_path))
     try:
         if args.action == "status":

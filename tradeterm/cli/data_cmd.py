@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from tradeterm.cli.common import format_ts
+from tradeterm.cli.flags import checked_symbol, directory_problem, output_file_problem
 from tradeterm.data.cache import DEFAULT_CACHE_DIR, CandleCache
+from tradeterm.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,18 +34,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_data(args: argparse.Namespace) -> int:
     """按 action 列表、导入或导出。"""
-    from tradeterm.data.market_data import check_symbol, check_timeframe  # 按需导入（会加载 ccxt）
+    from tradeterm.data.market_data import check_timeframe  # 按需导入（会加载 ccxt）
 
+    problem = directory_problem(args.cache_dir)
+    if problem:
+        raise UserError(f"--cache-dir {args.cache_dir!r} {problem}")
     cache = CandleCache(args.cache_dir)
     if args.action == "import":
-        symbol, timeframe = check_symbol(args.symbol), args.timeframe
+        symbol, timeframe = checked_symbol(args.symbol, "SYMBOL"), args.timeframe
         check_timeframe(timeframe)
         candles = cache.import_csv(args.file, args.exchange, symbol, timeframe)
         print(f"imported {args.file} into {cache.path(args.exchange, symbol, timeframe)} ({len(candles):,} bars)")
         return 0
     if args.action == "export":
-        symbol, timeframe = check_symbol(args.symbol), args.timeframe
+        symbol, timeframe = checked_symbol(args.symbol, "SYMBOL"), args.timeframe
         check_timeframe(timeframe)
+        problem = output_file_problem(args.file, "candles.csv")
+        if problem:
+            raise UserError(f"FILE {args.file!r}: {problem}")
         rows = cache.export_csv(args.exchange, symbol, timeframe, args.file)
         print(f"wrote {rows:,} bars to {args.file}")
         return 0

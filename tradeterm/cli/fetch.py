@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 
 from tradeterm.cli.common import format_ts
+from tradeterm.cli.flags import checked_symbol, directory_problem
 from tradeterm.data.cache import DEFAULT_CACHE_DIR, CandleCache
 from tradeterm.errors import UserError
 from tradeterm.sandbox.defaults import DEFAULT_HOST, DEFAULT_PORT
@@ -21,6 +22,8 @@ SANDBOX_CACHE_NAME = "sandbox"
 DEFAULT_SANDBOX_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 # 探测默认沙盒地址是否有服务在监听的超时，秒
 PROBE_TIMEOUT_S = 0.5
+# --since/--until 接受的最晚时间（不含），UTC 毫秒：2100-01-01
+LATEST_DATE_MS = 4_102_444_800_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,16 +49,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_date(text: str, flag: str) -> int:
-    """把日期参数转成 UTC 毫秒：整数按毫秒，其余按 ISO 8601（无时区视为 UTC）；无法解析抛 UserError。"""
-    if text.strip().isdigit():
-        return int(text)
-    try:
-        stamp = pd.Timestamp(text)
-        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-        return int(stamp.value // 1_000_000)
-    except (ValueError, TypeError):
-        raise UserError(f"{flag} {text!r}: not a date; write e.g. 2023-03-01, 2023-03-01T12:00 or ms since epoch") \
-            from None
+    """把日期参数转成 UTC 毫秒：整数按毫秒，其余按 ISO 8601（无时区视为 UTC）；无法解析或不在
+    1970-01-01 .. 2100-01-01 之内时抛 UserError。"""
+    hint = "write e.g. 2023-03-01, 2023-03-01T12:00 or ms since epoch"
+    if text.strip().isdecimal():  # isdigit 也收 "²"，int() 却不收
+        ms = int(text)
+    else:
+        try:
+            stamp = pd.Timestamp(text)
+            if pd.isna(stamp):  # 'nan'、'NaT' 之类会被解析成“没有时间”
+                raise ValueError(text)
+            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+            # 公元前 1 年（'-1'）、9999 年之类超出纳秒时间戳范围的日期在这里溢出
+            ms = int(stamp.value // 1_000_000)
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            ms = -1  # 超出范围：下面按范围报错
+        except (ValueError, TypeError):
+            raise UserError(f"{flag} {text!r}: not a date; {hint}") from None
+    if not 0 <= ms < LATEST_DATE_MS:
+        raise UserError(f"{flag} {text!r}: outside 1970-01-01 .. 2100-01-01 UTC; {hint}")
+    return ms
 
 
 def make_exchange(exchange_id: str, sandbox_url: str | None):
@@ -134,10 +147,16 @@ class ProgressBar:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """取数据并打印摘要（根数、起止、缺口、缓存文件）。"""
-    from tradeterm.data.market_data import MarketData, check_symbol, check_timeframe
+    from tradeterm.config.values import url_problem
+    from tradeterm.data.market_data import MarketData, check_timeframe
 
-    symbol = check_symbol(args.symbol)
+    symbol = checked_symbol(args.symbol, "SYMBOL")
     check_timeframe(args.timeframe)
+    if args.sandbox_url is not None and url_problem(args.sandbox_url):
+        raise UserError(f"--sandbox-url {args.sandbox_url!r} {url_problem(args.sandbox_url)}, "
+                        f"e.g. {DEFAULT_SANDBOX_URL}")
+    if directory_problem(args.cache_dir):
+        raise UserError(f"--cache-dir {args.cache_dir!r} {directory_problem(args.cache_dir)}")
     since = parse_date(args.since, "--since")
     until = parse_date(args.until, "--until") if args.until else None
     if until is not None and until <= since:
@@ -149,34 +168,41 @@ def run_fetch(args: argparse.Namespace) -> int:
 
     async def fetch() -> pd.DataFrame:
         """在一个事件循环里取数据，结束后关闭客户端（与进程内沙盒）。"""
-        embedded = None
-        if use_sandbox:
-            url, embedded = await sandbox_endpoint(args.sandbox_url)
-            exchange = make_exchange(SANDBOX_CACHE_NAME, url)
-        else:
-            exchange = make_exchange(args.exchange, None)
+        embedded = exchange = None
         try:
+            if use_sandbox:
+                url, embedded = await sandbox_endpoint(args.sandbox_url)
+                exchange = make_exchange(SANDBOX_CACHE_NAME, url)
+            else:
+                exchange = make_exchange(args.exchange, None)
             market = MarketData(exchange, cache, exchange_id=exchange_name)
             return await market.get_ohlcv(symbol, args.timeframe, since, until, progress=bar.update)
         finally:
+            # 客户端建不起来（未知交易所 id）时也要停掉已启动的进程内沙盒
             bar.finish()
-            await exchange.close()
+            if exchange is not None:
+                await exchange.close()
             if embedded is not None:
                 await embedded.stop()
 
     import ccxt
+
+    from tradeterm.exchange.client import failed_url, network_failure
 
     try:
         frame = asyncio.run(fetch())
     except ccxt.BadSymbol:
         raise UserError(f"{symbol}: not listed on {exchange_name}; check the SYMBOL argument") from None
     except ccxt.NetworkError as exc:
+        reason = network_failure(exc)
         if args.sandbox_url:
-            raise UserError(f"could not reach the sandbox at {args.sandbox_url} after retries "
-                            f"({type(exc).__name__}); start it with 'tradeterm sandbox', or use "
+            raise UserError(f"--sandbox-url {args.sandbox_url}: could not reach the sandbox after retries "
+                            f"({reason}); start it with 'tradeterm sandbox', or use "
                             f"--exchange {SANDBOX_CACHE_NAME} without --sandbox-url for an in-process one") from None
-        raise UserError(f"could not reach {args.exchange} after retries ({type(exc).__name__}); check the network, "
-                        f"or use the local sandbox with --exchange {SANDBOX_CACHE_NAME}") from None
+        where = failed_url(exc) or "its API"
+        raise UserError(f"--exchange {args.exchange}: could not reach {where} after retries ({reason}); check the "
+                        f"network connection, DNS, proxy and firewall, or use the local sandbox with "
+                        f"--exchange {SANDBOX_CACHE_NAME}") from None
     gaps = frame.attrs.get("gaps", [])
     if frame.empty:
         print(f"{symbol} {args.timeframe}: no candles in the requested range")

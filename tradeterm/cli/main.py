@@ -10,8 +10,10 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from tradeterm import __version__
+from tradeterm.config.credentials import redact
 from tradeterm.errors import UserError
 
 # 子命令模块（tradeterm.cli 下），按 --help 中的顺序排列
@@ -21,9 +23,19 @@ COMMAND_MODULES = ("run", "attach", "web", "ctl", "check", "config_cmd", "strate
 EXIT_USER_ERROR = 2
 
 
+class CommandParser(argparse.ArgumentParser):
+    """参数解析器：用法错误只打印一行（哪个旗标、什么值、去看哪个 --help），以退出码 2 结束，不打印整段用法。
+
+    子命令的解析器由 add_subparsers 以同一个类创建，所以每一级的错误都是这一种格式。"""
+
+    def error(self, message: str) -> NoReturn:
+        """打印一行错误并以退出码 2 退出（argparse 的约定）。"""
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """构建根解析器并注册全部子命令。"""
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="tradeterm",
         description="tradeterm: a quantitative trading console in the terminal. "
                     "With no command it runs 'tradeterm run' (offline, paper mode, built-in sandbox exchange).",
@@ -45,13 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         # 没有子命令就是 run：tradeterm --config x.yml 等同于 tradeterm run --config x.yml（-v 留在根上）
         root = [a for a in argv if a in ("-v", "--verbose")]
         argv = [*root, "run", *[a for a in argv if a not in root]]
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # 用法错误（2）与 --help/--version（0）：返回退出码而不是抛出，进程内调用 main() 的测试也能拿到它
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # 消息里可能带着交易所的原话：先去掉已加载的密钥
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

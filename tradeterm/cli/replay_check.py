@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from pathlib import Path
 
 from tradeterm.cli.common import format_ts
+from tradeterm.cli.flags import finite_number, output_file_problem, plugin_dirs, whole_number
 from tradeterm.config import load_config
+from tradeterm.config.values import INT64_MAX, show
 from tradeterm.errors import StrategyError, UserError
+from tradeterm.journal.paths import journal_path_problem
 from tradeterm.journal.reader import latest_trading_run, open_readonly, read_bars, read_run
 from tradeterm.report.replay import (
     DEFAULT_BAR_TOLERANCE, DEFAULT_PRICE_TOLERANCE_BPS, ReplayReport, ReplayRow, plan_instances, replay_run,
@@ -31,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "params, fees and sizing) and list, trade by trade, what matched and what differed: missed or "
                     "extra signals, fill price vs the model, fees, latency. Exit code 0 = every difference is "
                     "explained, 1 = at least one unexplained difference.")
-    parser.add_argument("run", nargs="?", type=int, default=None, metavar="RUN",
+    parser.add_argument("run", nargs="?", type=whole_number("replay-check 3"), default=None, metavar="RUN",
                         help="run id in the journal (default: the latest paper/live run)")
     parser.add_argument("--config", default=None,
                         help="config.yml whose journal.path and strategy_dirs to use (default: ./config.yml if "
@@ -39,10 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--journal", default=None, metavar="PATH", help="journal file (overrides --config)")
     parser.add_argument("--dir", action="append", default=[], metavar="DIR",
                         help="extra strategy plugin directory (the built-in strategies/ is always searched)")
-    parser.add_argument("--price-tolerance-bps", type=float, default=DEFAULT_PRICE_TOLERANCE_BPS, metavar="BPS",
+    parser.add_argument("--price-tolerance-bps", type=finite_number("--price-tolerance-bps 50"),
+                        default=DEFAULT_PRICE_TOLERANCE_BPS, metavar="BPS",
                         help=f"a live fill within this many basis points of the model price counts as explained "
                              f"(default {DEFAULT_PRICE_TOLERANCE_BPS:g})")
-    parser.add_argument("--bar-tolerance", type=int, default=DEFAULT_BAR_TOLERANCE, metavar="BARS",
+    parser.add_argument("--bar-tolerance", type=whole_number("--bar-tolerance 1"), default=DEFAULT_BAR_TOLERANCE,
+                        metavar="BARS",
                         help=f"pair live and backtest trades decided up to this many bars apart "
                              f"(default {DEFAULT_BAR_TOLERANCE})")
     parser.add_argument("--json", default=None, metavar="OUT.json", help="also write the full comparison as JSON")
@@ -58,17 +64,10 @@ def run_replay_check(args: argparse.Namespace) -> int:
     journal, plugin_dirs = _sources(args)
     conn = open_readonly(journal)
     try:
-        run_id = args.run if args.run is not None else latest_trading_run(conn)
-        record = read_run(conn, run_id)
-        try:
-            plans = plan_instances(record, plugin_dirs)
-        except StrategyError as exc:
-            if "unknown strategy class" not in str(exc):
-                raise
-            raise StrategyError(f"run {record.run_id}: {exc}; pass --config with the run's config.yml (its "
-                                f"strategy_dirs) or --dir DIR where the plugin lives") from None
-        for plan in plans:
-            plan.data = read_bars(conn, plan.symbol, plan.timeframe, *plan.data_range)
+        record, plans = _read_run(args, conn, plugin_dirs)
+    except sqlite3.DatabaseError as exc:  # 空文件、别的程序的库、损坏的库：不是 tradeterm 的日志库
+        raise UserError(f"journal {str(journal)!r} cannot be read as a tradeterm journal (sqlite: {exc}); pass "
+                        f"--journal with the journal.path of the run, e.g. --journal tradeterm.db") from None
     finally:
         conn.close()
     report = replay_run(record, plans, args.price_tolerance_bps, args.bar_tolerance)
@@ -81,6 +80,22 @@ def run_replay_check(args: argparse.Namespace) -> int:
     return 0 if report.passed and exchange.passed else 1
 
 
+def _read_run(args: argparse.Namespace, conn: sqlite3.Connection, plugin_dirs: list[Path]) -> tuple:
+    """从日志库读出要检查的运行与它的各实例计划（含 K 线）：(RunRecord, [计划])。"""
+    run_id = args.run if args.run is not None else latest_trading_run(conn)
+    record = read_run(conn, run_id)
+    try:
+        plans = plan_instances(record, plugin_dirs)
+    except StrategyError as exc:
+        if "unknown strategy class" not in str(exc):
+            raise
+        raise StrategyError(f"run {record.run_id}: {exc}; pass --config with the run's config.yml (its "
+                            f"strategy_dirs) or --dir DIR where the plugin lives") from None
+    for plan in plans:
+        plan.data = read_bars(conn, plan.symbol, plan.timeframe, *plan.data_range)
+    return record, plans
+
+
 def _exchange_check(args: argparse.Namespace, journal: Path) -> "ExchangeCheck":
     """交易所成交历史 vs 日志库（--no-exchange 或只给了 --journal 时跳过，并说明）。"""
     import asyncio
@@ -91,8 +106,18 @@ def _exchange_check(args: argparse.Namespace, journal: Path) -> "ExchangeCheck":
         return ExchangeCheck(note="skipped (--no-exchange)")
     if args.config is None and args.journal is not None:
         return ExchangeCheck(note="skipped: pass --config to tell which exchange account to compare with")
+    import ccxt
+
+    from tradeterm.engine.factory import exchange_problem
+
     config = load_config(Path(args.config or "config.yml"), check_strategies=False)
-    return asyncio.run(check_exchange_history(config, journal))
+    try:
+        return asyncio.run(check_exchange_history(config, journal))
+    except ccxt.BaseError as exc:  # 连不上、凭证被拒：一行说明与修正方法（或 --no-exchange 跳过这一步）
+        problem = exchange_problem(config, exc)
+        if problem is None:
+            raise
+        raise UserError(f"{problem}; or pass --no-exchange to skip the exchange comparison") from None
 
 
 def format_exchange_check(check: "ExchangeCheck") -> str:
@@ -112,19 +137,34 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise UserError(f"--price-tolerance-bps {args.price_tolerance_bps:g} must be 0 or more, e.g. 50")
     if args.bar_tolerance < 0:
         raise UserError(f"--bar-tolerance {args.bar_tolerance} must be 0 or more, e.g. 1")
+    if args.run is not None and not 1 <= args.run <= INT64_MAX:
+        raise UserError(f"RUN {show(args.run)}: run ids are whole numbers from 1 (SQLite row ids, at most "
+                        f"{INT64_MAX}); leave it out for the latest paper/live run")
+    problem = output_file_problem(args.json, "replay.json") if args.json is not None else None
+    if problem:
+        raise UserError(f"--json {args.json!r}: {problem}")
 
 
 def _sources(args: argparse.Namespace) -> tuple[Path, list[Path]]:
     """日志库路径与策略插件目录：--journal 优先，否则读 --config（默认 ./config.yml）。"""
-    dirs = [Path(d) for d in args.dir]
+    dirs = plugin_dirs(args.dir)
     if args.config is None and args.journal is not None:
-        return Path(args.journal), dirs
+        return _checked_journal(Path(args.journal), "--journal"), dirs
     config_path = Path(args.config or "config.yml")
     if not config_path.is_file():
         raise UserError(f"--config {config_path}: file not found; pass --config config.yml or --journal PATH")
     config = load_config(config_path, check_strategies=False)
     journal = Path(args.journal) if args.journal else config.journal_path()
-    return journal, config.plugin_dirs() + dirs
+    return _checked_journal(journal, "--journal" if args.journal else f"journal.path ({config_path})"), \
+        config.plugin_dirs() + dirs
+
+
+def _checked_journal(journal: Path, origin: str) -> Path:
+    """日志库路径须是已存在的 SQLite 文件（不是目录、设备或别的文件）；不是时抛 UserError（来源、路径、修正）。"""
+    problem = journal_path_problem(journal)
+    if problem:
+        raise UserError(f"{origin} {problem}")
+    return journal
 
 
 def format_report(report: ReplayReport) -> str:

@@ -15,9 +15,11 @@ import logging
 import signal
 import sys
 
+from tradeterm.cli.flags import finite_number
 from tradeterm.cli.live_guard import confirm_live
 from tradeterm.config import load_config
 from tradeterm.engine.events import Event, EventKind
+from tradeterm.errors import UserError
 from tradeterm.models import Mode
 
 # 前台控制台不打印的事件种类（太频繁）
@@ -43,7 +45,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                              "(the default when stdin/stdout are not terminals)")
     parser.add_argument("--live", action="store_true",
                         help="allow real-money trading when config mode is 'live' (asks for a typed confirmation)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--duration", type=finite_number("--duration 60"), default=None, metavar="SECONDS",
                         help="stop by itself after this many seconds (default: run until stopped)")
 
 
@@ -57,6 +59,10 @@ def format_event(event: Event) -> str:
 
 def run_app(args: argparse.Namespace) -> int:
     """校验配置、实盘确认，然后运行引擎直到停止。"""
+    duration = getattr(args, "duration", None)
+    if duration is not None and not duration > 0:
+        raise UserError(f"--duration {duration:g}: must be above 0 seconds, e.g. --duration 60 "
+                        f"(leave it out to run until stopped)")
     config = load_config(args.config)
     if config.mode is Mode.LIVE:
         confirm_live(config.exchange.id, args.live, sys.stdin, sys.stdout)
@@ -64,7 +70,6 @@ def run_app(args: argparse.Namespace) -> int:
         print("config mode is 'backtest': run 'tradeterm backtest --config ...' for a backtest; "
               "starting paper trading instead")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    duration = getattr(args, "duration", None)
     if wants_tui(args):
         return asyncio.run(serve_tui(config, duration=duration))
     return asyncio.run(serve(config, headless=args.headless, duration=duration))

@@ -10,9 +10,18 @@ import argparse
 import asyncio
 from pathlib import Path
 
+from tradeterm.cli.flags import finite_number, whole_number
 from tradeterm.errors import UserError
+from tradeterm.journal.paths import journal_path_problem
 from tradeterm.sandbox.defaults import (DEFAULT_API_KEY, DEFAULT_HISTORY_BARS, DEFAULT_HOST, DEFAULT_PORT,
                                         DEFAULT_SECRET, DEFAULT_SYMBOLS)
+
+# --speed 的上限（与 exchange.sandbox_speed 相同）：回放倍速
+MAX_SPEED = 100_000
+# --seed 的上限：numpy 的随机数种子须是非负整数，这里限在 64 位有符号整数之内
+MAX_SEED = 2 ** 63 - 1
+# --history 的上限，根（每个交易对启动时可用的历史 K 线）：再多只是占内存与启动时间
+MAX_HISTORY_BARS = 1_000_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,25 +33,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "replaying candles from CSV files or a seeded synthetic market. Point a stock ccxt binance "
                     "client at it (see tradeterm.exchange.make_client).")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 = any free)")
+    parser.add_argument("--port", type=whole_number("--port 8765"), default=DEFAULT_PORT,
+                        help=f"port (default: {DEFAULT_PORT}; 0 = any free)")
     parser.add_argument("--data", nargs="+", metavar="[SYMBOL=]FILE.csv",
                         help="candle CSV file(s) to replay, one per symbol; the symbol is read from the file name "
                              "(binanceus_BTCUSDT_1m_2023-03.csv -> BTC/USDT) unless given as SYMBOL=FILE "
                              "(default: seeded synthetic market)")
     parser.add_argument("--symbols", nargs="+", default=list(DEFAULT_SYMBOLS),
                         help=f"symbols of the synthetic market (default: {' '.join(DEFAULT_SYMBOLS)})")
-    parser.add_argument("--seed", type=int, default=7, help="random seed of the synthetic market (default: 7)")
-    parser.add_argument("--speed", type=float, default=1.0,
+    parser.add_argument("--seed", type=whole_number("--seed 7"), default=7,
+                        help="random seed of the synthetic market (default: 7)")
+    parser.add_argument("--speed", type=finite_number("--speed 60"), default=1.0,
                         help="replay speed: 60 plays one 1m bar per second (default: 1 = real time)")
-    parser.add_argument("--history", type=int, default=DEFAULT_HISTORY_BARS,
+    parser.add_argument("--history", type=whole_number("--history 2000"), default=DEFAULT_HISTORY_BARS,
                         help=f"bars of history available at start (default: {DEFAULT_HISTORY_BARS})")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"API key accepted (default: {DEFAULT_API_KEY})")
     parser.add_argument("--secret", default=DEFAULT_SECRET, help=f"API secret accepted (default: {DEFAULT_SECRET})")
-    parser.add_argument("--maker-fee", type=float, default=0.001, help="maker fee rate (default: 0.001 = 0.1%%)")
-    parser.add_argument("--taker-fee", type=float, default=0.001, help="taker fee rate (default: 0.001 = 0.1%%)")
-    parser.add_argument("--slippage-bps", type=float, default=1.0,
+    parser.add_argument("--maker-fee", type=finite_number("--maker-fee 0.001"), default=0.001,
+                        help="maker fee rate (default: 0.001 = 0.1%%)")
+    parser.add_argument("--taker-fee", type=finite_number("--taker-fee 0.001"), default=0.001,
+                        help="taker fee rate (default: 0.001 = 0.1%%)")
+    parser.add_argument("--slippage-bps", type=finite_number("--slippage-bps 1"), default=1.0,
                         help="slippage of market fills in basis points (default: 1)")
-    parser.add_argument("--volume-share", type=float, default=0.25,
+    parser.add_argument("--volume-share", type=finite_number("--volume-share 0.25"), default=0.25,
                         help="max share of a bar's volume a resting limit order can fill (default: 0.25)")
     parser.add_argument("--state", metavar="FILE",
                         help="keep accounts, orders, trades, the clock and the market in this SQLite file and "
@@ -61,10 +74,19 @@ def check_args(args: argparse.Namespace) -> None:
     """检查取值范围；不合法时抛 UserError（写明参数、值与修正方法）。"""
     if args.speed <= 0:
         raise UserError(f"--speed {args.speed}: must be > 0, e.g. --speed 60 for one 1m bar per second")
+    if args.speed > MAX_SPEED:
+        raise UserError(f"--speed {args.speed:g}: must be at most {MAX_SPEED:,}, e.g. --speed 60")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: must be between 0 and 65535")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UserError(f"--seed {args.seed}: must be a whole number from 0 to {MAX_SEED}, e.g. --seed 7")
     if args.history < 10:
         raise UserError(f"--history {args.history}: must be at least 10 bars")
+    if args.history > MAX_HISTORY_BARS:
+        raise UserError(f"--history {args.history}: must be at most {MAX_HISTORY_BARS:,} bars, e.g. --history 5000")
+    if not 0 <= args.slippage_bps <= 1000:
+        raise UserError(f"--slippage-bps {args.slippage_bps:g}: slippage is in basis points within [0, 1000], "
+                        f"e.g. 1")
     if not 0 < args.volume_share <= 1:
         raise UserError(f"--volume-share {args.volume_share}: must be in (0, 1], e.g. 0.25")
     for flag, value in (("--maker-fee", args.maker_fee), ("--taker-fee", args.taker_fee)):
@@ -80,6 +102,9 @@ def check_args(args: argparse.Namespace) -> None:
                         "--config config.yml (the in-process sandbox of that config)")
     if args.state and Path(args.state).is_dir():
         raise UserError(f"--state {args.state}: is a directory; give a file, e.g. --state sandbox.db")
+    problem = journal_path_problem(args.state) if args.state else None
+    if problem:
+        raise UserError(f"--state {problem}")
 
 
 def run_sandbox(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tradeterm.cli.flags import plugin_dirs
 from tradeterm.strategy.loader import discover
 
 
@@ -18,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_strategies(args: argparse.Namespace) -> int:
     """打印每个策略类的名称、参数默认值与所在文件；导入失败的插件文件也列出（此时返回 1）。"""
-    catalog = discover([Path(d) for d in args.dir] + [Path("strategies")])
+    catalog = discover(plugin_dirs(args.dir) + [Path("strategies")])
     for name in catalog.names():
         cls = catalog.classes[name]
         params = ", ".join(f"{k}={v!r}" for k, v in cls.params.items()) or "no parameters"

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tradeterm.cli.flags import whole_number
 from tradeterm.errors import UserError
 
 # 口令的环境变量名（比命令行参数安全：不会出现在 ps 的输出里）
@@ -52,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on (default: 127.0.0.1; any non-loopback address requires "
                              f"a password)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (default: 8000)")
+    parser.add_argument("--port", type=whole_number("--port 8000"), default=DEFAULT_PORT,
+                        help="TCP port (default: 8000)")
     parser.add_argument("--attach", action="store_true", default=True,
                         help="each browser session attaches to the headless engine (the default and only mode: "
                              "an engine per browser tab would trade the same journal twice)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tradeterm.models import MarketType
+
 # 无分隔写法（BTCUSDT）拆分时识别的计价货币，长的在前，避免 USDT 被拆成 USD + T
 KNOWN_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP", "TRY", "BRL",
                 "JPY", "BTC", "ETH", "BNB")
@@ -33,6 +35,31 @@ def normalize_symbol(text: str) -> str | None:
         for quote in KNOWN_QUOTES:
             if raw.endswith(quote) and len(raw) - len(quote) >= 2:
                 return f"{raw[:-len(quote)]}/{quote}"
+    return None
+
+
+def symbol_problem(symbol: str, market_type: MarketType | str | None = None) -> str | None:
+    """交易对能否在该市场类型上使用；能用返回 None，否则返回一行说明（不含键名，调用方接在键名或选项名后面）。
+
+    规则：写法须能规范成 BASE/QUOTE（见 SYMBOL_FORMS）；基础货币与计价货币不能相同（USDT/USDT）；
+    现货不接受永续合约写法 BASE/QUOTE:SETTLE；合约接受现货写法（引擎映射成 BASE/QUOTE:QUOTE 的 USD-M 永续），
+    合约写法的结算货币须等于计价货币（USD-M）。market_type 为 None 时只做与市场无关的检查。
+    """
+    normalized = normalize_symbol(symbol) if isinstance(symbol, str) else None
+    if normalized is None:
+        return f"{symbol!r} is not a symbol; use a form like {SYMBOL_FORMS}"
+    base, quote = base_currency(normalized), quote_currency(normalized)
+    settle = normalized.partition(":")[2]
+    if base == quote:
+        return (f"'{normalized}' has the same base and quote currency ({base}); use a pair of two different "
+                f"currencies, e.g. BTC/{quote if quote != 'BTC' else 'USDT'}")
+    market = MarketType(market_type) if market_type is not None else None
+    if settle and market is MarketType.SPOT:
+        return (f"'{normalized}' is a perpetual futures symbol but the market type is spot; use {base}/{quote} "
+                f"for spot, or set the market type to futures")
+    if settle and settle != quote:
+        return (f"'{normalized}' settles in {settle}, but USD-M perpetuals settle in their quote currency; "
+                f"use {base}/{quote}:{quote}")
     return None
 
 

@@ -2,25 +2,78 @@
 
 金额单位：starting_cash 与各类名义金额为计价货币（quote_currency，如 USDT）；费率为小数（0.001 = 0.1%）；
 滑点为基点（1 bp = 0.01%）；比例类风控参数为小数（0.2 = 20%）。
+
+取值规则（全部在基类 Block 里统一执行，不逐个键写）：数字必须有限（.inf、"inf"、Infinity、1e400、.nan 都拒绝），
+布尔不当数字用（starting_cash: true 不是 1），数字也不当布尔用（sandbox: 1 不是 true）；每个数字键都有上下界；
+路径不能含 NUL 或过长。
 """
 
 from __future__ import annotations
 
+import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS, normalize_symbol
+from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS, normalize_symbol, symbol_problem
+from tradeterm.config.values import is_bool_field, numeric_kind, show, url_problem
+from tradeterm.journal.paths import MAX_PATH_BYTES, path_text_problem
 from tradeterm.models import MarketType, Mode
 from tradeterm.strategy.params import closest
 
+# 金额类键（starting_cash、sizing.notional）的上限，计价货币：再大的数在换算成数量、步长时会溢出 64 位整数
+MAX_CASH = 1_000_000_000_000
+# 风控金额限制（max_position 等）的上限，计价货币；比它大的限制等于不设
+MAX_LIMIT = 1_000_000_000_000_000
+# K 线根数类键（atr_period）的上限，与策略窗口的上限相同
+MAX_BARS = 100_000
+
 
 class Block(BaseModel):
-    """所有配置块的基类：禁止未知键，赋值时也校验。"""
+    """所有配置块的基类：禁止未知键，赋值时也校验；数字只收有限的数（不收布尔），布尔只收布尔，路径不含 NUL。"""
 
-    # 未知键报错（拼写错误不会被悄悄忽略）；赋值时重新校验
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # 未知键报错（拼写错误不会被悄悄忽略）；赋值时重新校验；浮点数拒绝 inf 与 nan（含 "inf"、1e400 这样的文字）
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        """按字段类型统一检查：数字键不收 true/false，布尔键只收 true/false，路径键不收 NUL 与过长的文字。"""
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        if field is None:
+            return value
+        annotation = field.annotation
+        if isinstance(value, bool) and numeric_kind(annotation) is not None:
+            raise PydanticCustomError("bool_not_number", "{value} is a boolean, not a number", {"value": show(value)})
+        if is_bool_field(annotation) and value is not None and not isinstance(value, bool):
+            raise PydanticCustomError("strict_bool", "{value} is not true or false", {"value": show(value)})
+        if _is_path_field(annotation):
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and ("\0" in item or len(item.encode("utf-8", "replace")) > MAX_PATH_BYTES):
+                    raise value_problem(path_text_problem(item) or f"{show(item)} is not a usable path")
+        return value
+
+
+def checked_path_text(value: Any, example: str) -> Any:
+    """文件路径键（转成 Path 之前）：文字本身有问题（空、NUL、过长、以 / 结尾）时抛出说明，否则原样返回。
+    example 为修正建议里的示例文件名。"""
+    problem = path_text_problem(value, example=example) if isinstance(value, str) else None
+    if problem:
+        raise value_problem(problem)
+    return value
+
+
+def value_problem(text: str) -> PydanticCustomError:
+    """一条已经写明取值与修正方法的说明，加载器原样接在键路径后面（不再加 "got ..."）。"""
+    return PydanticCustomError("value_problem", "{problem}", {"problem": text})
+
+
+def _is_path_field(annotation: Any) -> bool:
+    """字段注解里有没有 Path（Path、Path | None、list[Path]）。"""
+    return annotation is Path or any(_is_path_field(arg) for arg in typing.get_args(annotation))
 
 
 class ExchangeConfig(Block):
@@ -35,7 +88,7 @@ class ExchangeConfig(Block):
     # 进程内沙盒的回放倍速：60 表示 1 分钟 K 线每墙上秒走一根（离线默认时让策略很快开始交易）
     sandbox_speed: float = Field(60.0, gt=0, le=100_000)
     # 连接一个已在运行的沙盒（`tradeterm sandbox`）的地址，如 http://127.0.0.1:8765；None 时在进程内启动沙盒
-    sandbox_url: str | None = Field(None, pattern=r"^https?://[^/\s]+/?$")
+    sandbox_url: str | None = None
     # 进程内沙盒的状态文件（SQLite：账户、订单、成交、模拟时钟），使它像真实交易所一样跨重启保留账户；
     # 相对路径相对于配置文件所在目录；None 时为日志库旁的同名 .sandbox.db（tradeterm.db -> tradeterm.sandbox.db）
     sandbox_state: Path | None = None
@@ -47,9 +100,28 @@ class ExchangeConfig(Block):
     @field_validator("sandbox_state", mode="before")
     @classmethod
     def _state_is_a_file(cls, value: Any) -> Any:
-        """状态文件须是文件路径：空串、'.'、'..'、以 / 结尾的目录都不行（在转成 Path 之前检查，末尾的 / 还在）。"""
-        if isinstance(value, str) and (value.strip().endswith("/") or Path(value.strip()).name in ("", ".", "..")):
-            raise ValueError(f"'{value}' is not a file path; give a file, e.g. tradeterm.sandbox.db")
+        """状态文件须是文件路径：空串、'.'、'..'、以 / 结尾的目录、NUL、过长都不行（在转成 Path 之前检查，末尾的 / 还在）。
+        文件系统上的检查（是目录、是设备、不是 SQLite 库）在加载器里按配置目录解析之后做。"""
+        return checked_path_text(value, "tradeterm.sandbox.db")
+
+    @field_validator("key_env_prefix")
+    @classmethod
+    def _env_prefix(cls, value: str) -> str:
+        """环境变量名的前缀：字母、数字与下划线，不以数字开头，1..64 个字符（读 PREFIX_API_KEY 与 PREFIX_SECRET）。"""
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", value):
+            raise value_problem(f"{show(value)} is not an environment variable prefix; use 1-64 letters, digits or _ "
+                                f"(not starting with a digit), e.g. TRADETERM")
+        return value
+
+    @field_validator("sandbox_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        """外部沙盒地址：http(s)://主机[:端口][/]，端口 1..65535，不带路径、查询或用户名。"""
+        if value is None:
+            return value
+        problem = url_problem(value)
+        if problem:
+            raise value_problem(f"{show(value)} {problem}; use a form like http://127.0.0.1:8765")
         return value
 
     @field_validator("id")
@@ -68,15 +140,18 @@ class AccountConfig(Block):
     """账户：初始资金与计价货币。"""
 
     # 初始资金，计价货币（回测与模拟盘的起始权益）
-    starting_cash: float = Field(10_000.0, gt=0)
+    starting_cash: float = Field(10_000.0, gt=0, le=MAX_CASH)
     # 计价货币，如 USDT；策略实例的交易对须以它计价
     quote_currency: str = "USDT"
 
     @field_validator("quote_currency")
     @classmethod
     def _upper(cls, value: str) -> str:
-        """统一大写。"""
-        return value.strip().upper()
+        """统一大写；须是 2..10 个字母或数字（与交易对里的货币代码相同）。"""
+        code = value.strip().upper()
+        if not re.fullmatch(r"[A-Z0-9]{2,10}", code):
+            raise value_problem(f"{show(value)} is not a currency code; use 2-10 letters or digits, e.g. USDT")
+        return code
 
 
 class FeesConfig(Block):
@@ -98,17 +173,17 @@ class RiskConfig(Block):
     # 单日最大亏损（相对当日起始权益的比例），触发后当日停止新开仓
     daily_loss: float | None = Field(None, gt=0, lt=1)
     # 单个交易对的最大持仓名义金额，计价货币
-    max_position: float | None = Field(None, gt=0)
+    max_position: float | None = Field(None, gt=0, le=MAX_LIMIT)
     # 全部持仓的最大总名义金额（总敞口），计价货币
-    max_exposure: float | None = Field(None, gt=0)
+    max_exposure: float | None = Field(None, gt=0, le=MAX_LIMIT)
     # 单笔订单的最大名义金额，计价货币
-    max_order_notional: float | None = Field(None, gt=0)
+    max_order_notional: float | None = Field(None, gt=0, le=MAX_LIMIT)
     # 限价单价格偏离最新价的最大比例，小数：0.05 = 5%
     price_band: float | None = Field(None, gt=0, lt=1)
     # 每分钟最多下单数（全部实例合计）
-    max_orders_per_minute: int | None = Field(None, gt=0)
-    # 行情超过这么多秒没有更新就视为陈旧，拒绝下单
-    stale_after: float | None = Field(None, gt=0)
+    max_orders_per_minute: int | None = Field(None, gt=0, le=1_000_000)
+    # 行情超过这么多秒没有更新就视为陈旧，拒绝下单（上限一年）
+    stale_after: float | None = Field(None, gt=0, le=31_536_000)
     # 行情订阅落后交易所超过这么多根已收盘 K 线即为陈旧：报警（横幅、通知），并拒绝该交易对上的新开仓
     stale_feed_bars: int = Field(2, ge=1, le=10_000)
 
@@ -126,7 +201,7 @@ class SizingConfig(Block):
     method: Literal["all_in", "fixed_notional", "fixed_fraction", "equal_weight", "kelly",
                     "volatility_target"] = "all_in"
     # fixed_notional 的每笔名义金额，计价货币
-    notional: float | None = Field(None, gt=0)
+    notional: float | None = Field(None, gt=0, le=MAX_CASH)
     # fixed_fraction 的权益比例，小数（0.1 = 10%）
     fraction: float | None = Field(None, gt=0, le=1)
     # kelly 的缩放系数（0.5 = 半凯利）
@@ -134,11 +209,11 @@ class SizingConfig(Block):
     # kelly 的仓位上限，权益比例
     kelly_cap: float = Field(0.25, gt=0, le=1)
     # kelly 开始生效所需的最少已平仓交易数；不足时用 fraction（或 0.1）
-    kelly_min_trades: int = Field(20, ge=1)
+    kelly_min_trades: int = Field(20, ge=1, le=1_000_000)
     # volatility_target 的目标：每根 K 线按 ATR 计的风险占权益比例（0.01 = 1%）
     target_risk: float | None = Field(None, gt=0, le=1)
     # volatility_target 的 ATR 周期，K 线根数
-    atr_period: int = Field(14, ge=1)
+    atr_period: int = Field(14, ge=1, le=MAX_BARS)
 
     @model_validator(mode="after")
     def _method_needs(self) -> "SizingConfig":
@@ -186,7 +261,10 @@ class StrategyInstanceConfig(Block):
         """接受 BTCUSDT、btc-usdt 等写法，统一成 BTC/USDT。"""
         symbol = normalize_symbol(str(value)) if isinstance(value, str) else None
         if symbol is None:
-            raise ValueError(f"'{value}' is not a symbol; use a form like {SYMBOL_FORMS}")
+            raise ValueError(f"{show(value)} is not a symbol; use a form like {SYMBOL_FORMS}")
+        problem = symbol_problem(symbol)  # 与市场无关的检查；现货/合约的检查在加载器里（要看 exchange.market_type）
+        if problem:
+            raise value_problem(problem)
         return symbol
 
     @field_validator("interval")
@@ -203,6 +281,12 @@ class JournalConfig(Block):
 
     # 日志库文件路径；相对路径相对于配置文件所在目录
     path: Path = Path("tradeterm.db")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _is_a_file_path(cls, value: Any) -> Any:
+        """路径文字本身的检查（空、NUL、过长、以 / 结尾）；文件系统上的检查在加载器里按配置目录解析之后做。"""
+        return checked_path_text(value, "tradeterm.db")
 
 
 class AppConfig(Block):
@@ -234,8 +318,17 @@ class AppConfig(Block):
         path = self.journal.path
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
+    def sandbox_state_file(self) -> Path:
+        """进程内沙盒状态文件的绝对路径：exchange.sandbox_state（相对路径按配置文件目录解析），
+        没有设置时为日志库旁的同名 .sandbox.db（tradeterm.db -> tradeterm.sandbox.db）。"""
+        path = self.exchange.sandbox_state
+        if path is None:
+            return self.journal_path().with_suffix(".sandbox.db")
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
     def plugin_dirs(self) -> list[Path]:
         """策略插件目录：配置旁的 strategies/ 与 strategy_dirs（相对配置目录）。"""
         dirs = [self.base_dir / "strategies"]
         dirs += [d if d.is_absolute() else self.base_dir / d for d in self.strategy_dirs]
         return dirs
+

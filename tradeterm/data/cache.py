@@ -25,6 +25,24 @@ from tradeterm.models.bar import OHLCV_COLUMNS
 
 # 默认缓存目录（可用环境变量 TRADETERM_CACHE_DIR 或 --cache-dir 覆盖）
 DEFAULT_CACHE_DIR = Path(os.environ.get("TRADETERM_CACHE_DIR", Path.home() / ".cache" / "tradeterm" / "candles"))
+# 缓存里时间（UTC 毫秒）的取值范围：int64 能表示的全部值（约 ±2.9 亿年）
+TIME_LIMITS_MS = (-(2**63), 2**63 - 1)
+
+
+def check_time(value: int | float | None, what: str) -> int | None:
+    """把一个时间（UTC 毫秒）转成 int；不是有限数或超出 int64 时抛 DataError（而不是 numpy 的 OverflowError）。
+
+    这样的值几乎总是来自一个长得离谱的预热窗口（现在减去 预热根数 x 周期），如策略参数 slow: 1e15。
+    None 原样返回（表示“不限”）。
+    """
+    if value is None:
+        return None
+    ok = isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and np.isfinite(value))
+    if ok and TIME_LIMITS_MS[0] <= value <= TIME_LIMITS_MS[1]:
+        return int(value)
+    raise DataError(f"candle {what} {value} ms is beyond what a 64-bit millisecond time can hold; such a time "
+                    f"comes from a history or strategy warm-up that is far too long (e.g. a window parameter like "
+                    f"slow: 1e15): lower the strategy's window parameters")
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,7 @@ class Candles:
 
     def to_frame(self, since: int | None = None, until: int | None = None) -> pd.DataFrame:
         """转成标准 OHLCV 表（列见 OHLCV_COLUMNS）；只取开盘时间在 [since, until) 的行。"""
+        since, until = check_time(since, "range start"), check_time(until, "range end")
         lo = 0 if since is None else int(np.searchsorted(self.ts, since, "left"))
         hi = len(self.ts) if until is None else int(np.searchsorted(self.ts, until, "left"))
         frame = pd.DataFrame(self.ohlcv[lo:hi], columns=list(OHLCV_COLUMNS[1:]))
@@ -92,6 +111,7 @@ def merge_ranges(ranges: np.ndarray) -> np.ndarray:
 
 def missing_ranges(ranges: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
     """[start, end) 中尚未被 ranges 覆盖的部分（按时间排序）。"""
+    start, end = check_time(start, "range start"), check_time(end, "range end")
     out: list[tuple[int, int]] = []
     cursor = start
     for lo, hi in merge_ranges(ranges):
@@ -118,6 +138,8 @@ def find_gaps(ts: np.ndarray, step_ms: int) -> list[Gap]:
 
 def merge_candles(old: Candles, ts: np.ndarray, ohlcv: np.ndarray, fetched: tuple[int, int] | None) -> Candles:
     """把新取到的 K 线并入已有的：按开盘时间去重（新值覆盖旧值）并排序，fetched 区间并入已取过的区间。"""
+    if fetched is not None:
+        fetched = (check_time(fetched[0], "range start"), check_time(fetched[1], "range end"))
     all_ts = np.concatenate([old.ts, np.asarray(ts, np.int64)])
     all_ohlcv = np.concatenate([old.ohlcv, np.asarray(ohlcv, np.float64).reshape(-1, 5)])
     # 反转后取 unique 的首次出现 = 原序列里的最后一次出现，所以新数据优先
@@ -177,8 +199,12 @@ class CandleCache:
             return self.load(exchange, symbol, timeframe)
         step = timeframe_ms(timeframe)
         ts = frame["timestamp"].to_numpy()
-        if np.any(ts % step):
-            raise DataError(f"{path}: timestamps are not aligned to {timeframe} bars; check the TIMEFRAME argument")
+        unaligned = ts % step != 0
+        if unaligned.any():
+            first = int(ts[int(unaligned.argmax())])
+            when = pd.Timestamp(first, unit="ms", tz="UTC")
+            raise DataError(f"{path}: timestamp {first} ({when:%Y-%m-%d %H:%M:%S} UTC) is not the start of a "
+                            f"{timeframe} bar; check the TIMEFRAME argument")
         return self.add(exchange, symbol, timeframe, frame, (int(ts[0]), int(ts[-1]) + step))
 
     def export_csv(self, exchange: str, symbol: str, timeframe: str, path: str | Path) -> int:

@@ -1,75 +1,242 @@
-"""K 线 CSV 的读写：列为 timestamp,open,high,low,close,volume；timestamp 为 UTC 毫秒整数或 ISO 8601 文本。"""
+"""K 线 CSV 的读写与逐格校验：列为 timestamp,open,high,low,close,volume（列名不分大小写，可以有别的列）。
+
+时间戳（timestamp 列）两种写法，整列按第一行的写法：
+- 整数：UTC 毫秒，如 1677628800000（允许 `.0` 结尾；小数、指数写法报错，不截断）；
+- ISO 8601 文本，如 2023-03-01T00:00:00Z（无时区视为 UTC），精度最多到毫秒。
+秒、微秒、纳秒写的整数不会被猜测换算：它们落在合理时间范围之外，报错并提示乘或除以 1000。
+
+合理范围见 tradeterm.data.checks（超出即报错）：开盘时间在 [2009-01-01, 2100-01-01) UTC 且严格递增；价格是
+(1e-12, 1e12) 内的有限数（计价货币）；成交量是 [0, 1e18] 内的有限数（基础货币）；low <= open、close <= high。
+同一列名（不分大小写）出现两次、字段数与表头不同、空文件、二进制、非 UTF-8 也都报错。
+错误消息写明文件、行号（文件里的行号，表头是第 1 行，空行也计数）、列名与那一格的原文，以及怎么改。
+
+读取分两步：pandas 的 C 解析器一次读完，数值列直接向量化检查；只有出错时才逐行扫描文件，把数据行对应回
+文件行号与原文，所以合法的大文件不为定位付出代价。
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from tradeterm.data.checks import (  # validate_ohlcv 原在本模块，从这里导入的代码照常可用
+    NUMBER_TEXT, Rows, cell_error, check_candles, check_numbers, check_timestamps, validate_ohlcv, with_source,
+)
+from tradeterm.data.csv_rows import FileRows, LazyRows
 from tradeterm.errors import DataError
 from tradeterm.models.bar import OHLCV_COLUMNS
 
+# 本模块的公开名字
+__all__ = ["load_ohlcv_csv", "save_ohlcv_csv", "validate_ohlcv", "EXPECTED_HEADER"]
+# 期望的表头（错误消息里用）
+EXPECTED_HEADER = ",".join(OHLCV_COLUMNS)
 
-def parse_timestamps(values: pd.Series, source: str) -> np.ndarray:
-    """把时间戳列转成 UTC 毫秒 int64：整数原样使用，文本按 ISO 8601 解析（无时区视为 UTC）。"""
-    if pd.api.types.is_numeric_dtype(values):
-        if values.isna().any():
-            raise DataError(f"{source}: column 'timestamp' has empty values; every row needs a time")
-        return values.to_numpy(dtype=np.int64)
+# 换行：与 pandas 的 C 解析器一致，\r\n、\r、\n 都算
+NEWLINE = re.compile(r"\r\n|\r|\n")
+# 整数毫秒的写法（允许前后空白与 .0 结尾）
+INTEGER_TEXT = re.compile(r"\s*[+-]?\d+(?:\.0*)?\s*")
+# ISO 文本里超过毫秒的精度：秒的小数第 4 位起有非零数字
+SUB_MS_TEXT = re.compile(r":\d\d[.,]\d{3}\d*[1-9]")
+# datetime64 各单位一毫秒的计数
+UNITS_PER_MS = {"ms": 1, "us": 1_000, "ns": 1_000_000}
+
+
+def read_file(path: Path, source: str) -> tuple[bytes, str]:
+    """读整个文件：返回（去掉 BOM 的 UTF-8 字节, 文本）；不存在、是目录、读不了、空文件、二进制（含 NUL 字节）、
+    不是 UTF-8 时抛 DataError。"""
     try:
-        parsed = pd.to_datetime(values, utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{source}: column 'timestamp' must be ms since epoch (UTC) or ISO 8601 text like "
-                        f"2023-03-01T00:00:00Z ({exc})") from None
-    return (parsed.astype("datetime64[ms, UTC]").astype("int64")).to_numpy(dtype=np.int64)
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise DataError(f"{source}: cannot open ({reason}); pass the path of a CSV file") from None
+    if is_dir:
+        raise DataError(f"{source}: is a directory; pass a CSV file with columns {EXPECTED_HEADER}")
+    if not is_file:
+        raise DataError(f"{source}: file not found; pass a CSV with columns {EXPECTED_HEADER}")
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{source}: cannot read the file ({exc.strerror or exc}); check its permissions") from None
+    nul = content.find(b"\0")
+    if nul >= 0:
+        line = content.count(b"\n", 0, nul) + 1
+        raise DataError(f"{source}: line {line} holds a NUL byte, so this is a binary file, not a CSV; "
+                        f"pass a text CSV with header {EXPECTED_HEADER}")
+    content = content.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = content.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{source}: line {line} is not UTF-8 text (byte 0x{content[exc.start]:02x}); "
+                        f"save the file as UTF-8 CSV") from None
+    if not text or text.isspace():
+        raise DataError(f"{source}: file is empty; expected a header line {EXPECTED_HEADER} and one row per candle")
+    return content, text
 
 
-def validate_ohlcv(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """检查 K 线表：时间严格递增、价格为正、low <= open/close <= high、成交量非负；返回原表。"""
-    ts = df["timestamp"].to_numpy()
-    if len(ts) > 1 and not np.all(np.diff(ts) > 0):
-        bad = int(np.argmax(np.diff(ts) <= 0)) + 1
-        raise DataError(f"{source}: timestamps must increase strictly; row {bad + 1} ({ts[bad]}) is not after the row "
-                        f"before it; sort the file and drop duplicates")
-    prices = df[["open", "high", "low", "close"]].to_numpy()
-    if np.isnan(prices).any() or (prices <= 0).any():
-        row = int(np.argmax(np.isnan(prices).any(axis=1) | (prices <= 0).any(axis=1)))
-        raise DataError(f"{source}: row {row + 1} has a missing or non-positive price; every price must be > 0")
-    o, h, l, c = prices.T
-    inconsistent = (l > np.minimum(o, c)) | (h < np.maximum(o, c))
-    if inconsistent.any():
-        row = int(np.argmax(inconsistent))
-        raise DataError(f"{source}: row {row + 1} breaks low <= open, close <= high "
-                        f"(open={o[row]}, high={h[row]}, low={l[row]}, close={c[row]})")
-    if (df["volume"].to_numpy() < 0).any():
-        raise DataError(f"{source}: volume must not be negative")
-    return df
+def split_header(text: str) -> tuple[list[str], int, int]:
+    """找出表头（第一个非空行）：返回（表头各格原文, 表头行号, 正文在 text 里的起点）。read_file 已保证有非空行。"""
+    pos, number = 0, 1
+    while True:
+        match = NEWLINE.search(text, pos)
+        end, after = (match.start(), match.end()) if match else (len(text), len(text))
+        line = text[pos:end]
+        if line.strip(" \t") or after >= len(text):
+            return next(csv.reader([line]), []), number, after
+        pos, number = after, number + 1
+
+
+def column_indexes(header: list[str], line: int, source: str) -> dict[str, int]:
+    """表头里各必需列的列号（列名不分大小写、忽略首尾空白）；缺列或必需列重名时抛 DataError。"""
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        name = raw.strip().lower()
+        if name in OHLCV_COLUMNS and name in seen:
+            raise DataError(f"{source}: line {line}: columns {header[seen[name]]!r} and {raw!r} both name '{name}' "
+                            f"(column names are case-insensitive); keep only one of them")
+        seen.setdefault(name, index)
+    missing = [c for c in OHLCV_COLUMNS if c not in seen]
+    if missing:
+        found = ",".join(h.strip() for h in header)
+        raise DataError(f"{source}: missing column(s) {', '.join(missing)}; expected header {EXPECTED_HEADER} "
+                        f"on the first line (found {found})")
+    return {name: seen[name] for name in OHLCV_COLUMNS}
+
+
+def read_body(body: bytes, width: int, rows: FileRows) -> pd.DataFrame | None:
+    """用 pandas 读表头之后的正文（UTF-8 字节；不把任何写法当缺失值）；没有数据行时返回 None；
+    字段数不对时抛 DataError。"""
+    try:
+        raw = pd.read_csv(io.BytesIO(body), header=None, na_filter=False, low_memory=False)
+    except pd.errors.EmptyDataError:
+        return None
+    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
+        row = rows.width_mismatch(width)
+        if row is not None:
+            raise field_count_error(rows, row, width) from None
+        line = rows.unclosed_quote(at_eof="EOF inside string" in str(exc))
+        if line is not None:
+            raise DataError(f"line {line} opens a quote (\") that is not closed on that line; close it or "
+                            f"remove it") from None
+        # pandas 的行号从正文算起：换成文件行号
+        detail = re.sub(r"line (\d+)", lambda m: f"line {int(m.group(1)) + rows.header_line}", str(exc).strip())
+        raise DataError(f"not a readable CSV ({detail}); check the quoting on that line") from None
+    if raw.shape[1] != width:
+        row = rows.width_mismatch(width)
+        raise field_count_error(rows, 0 if row is None else row, width)
+    return raw
+
+
+def field_count_error(rows: FileRows, row: int, width: int) -> DataError:
+    """“这一行的字段数与表头不同”的错误。"""
+    cells = rows.fields(row)
+    found = "a different number of" if cells is None else len(cells)
+    return DataError(f"{rows.where(row)} has {found} fields but the header (line {rows.header_line}) has "
+                     f"{width}; every row needs one value per header column")
+
+
+def timestamps_from_text(texts: pd.Series, rows: Rows) -> np.ndarray:
+    """timestamp 列的原文 -> UTC 毫秒（float64，范围由 check_timestamps 检查）；写法不对时抛 DataError。"""
+    stripped = texts.astype(str).str.strip()
+    empty = (stripped == "").to_numpy(dtype=bool)
+    if empty.any():
+        row = int(empty.argmax())
+        raise cell_error(rows, row, "timestamp", "", "is empty", "every row needs its candle's open time")
+    integer = stripped.str.fullmatch(INTEGER_TEXT).to_numpy(dtype=bool)
+    number = stripped.str.fullmatch(NUMBER_TEXT).to_numpy(dtype=bool)
+    if number[0]:
+        if not integer.all():
+            row = int((~integer).argmax())
+            if number[row]:
+                raise cell_error(rows, row, "timestamp", texts.iloc[row], "is not a whole number of milliseconds",
+                                 "write the open time as integer ms since epoch (UTC), e.g. 1677628800000; "
+                                 "fractions are not rounded")
+            raise cell_error(rows, row, "timestamp", texts.iloc[row], "is not a number",
+                             f"{rows.where(0)} holds ms since epoch, so every row must (one format per file)")
+        whole = stripped.str.replace(r"\.0*$", "", regex=True)
+        # 超过 18 位的整数必然超出范围：记为 ±inf，免得换成浮点数时溢出
+        digits = whole.str.lstrip("+-").str.lstrip("0").str.len().to_numpy()
+        short = digits <= 18
+        values = np.where(whole.str.startswith("-").to_numpy(dtype=bool), -np.inf, np.inf)
+        values[short] = pd.to_numeric(whole[short]).to_numpy(dtype=np.float64)
+        return values
+    if number.any():
+        row = int(number.argmax())
+        raise cell_error(rows, row, "timestamp", texts.iloc[row], "is a number",
+                         f"{rows.where(0)} holds ISO 8601 text, so every row must (one format per file)")
+    sub_ms = stripped.str.contains(SUB_MS_TEXT).to_numpy(dtype=bool)
+    if sub_ms.any():
+        row = int(sub_ms.argmax())
+        raise cell_error(rows, row, "timestamp", texts.iloc[row], "is more precise than a millisecond",
+                         "round open times to whole milliseconds")
+    try:
+        parsed = pd.to_datetime(stripped, utc=True, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        parsed = pd.Series([pd.NaT] * len(stripped), dtype="datetime64[ns, UTC]")
+    invalid = parsed.isna().to_numpy()
+    if invalid.any():
+        row = int(invalid.argmax())
+        raise cell_error(rows, row, "timestamp", texts.iloc[row], "is not a time",
+                         "write ms since epoch (UTC) or ISO 8601 text like 2023-03-01T00:00:00Z")
+    stamps = parsed.dt.tz_convert(None).to_numpy()
+    unit = np.datetime_data(stamps.dtype)[0]
+    counts = stamps.astype(np.int64)
+    if unit == "s":
+        return counts.astype(np.float64) * 1000
+    per_ms = UNITS_PER_MS[unit]
+    return (counts // per_ms).astype(np.float64)
+
+
+def numbers_from_column(series: pd.Series, column: str, rows: FileRows) -> np.ndarray:
+    """价格或成交量列 -> float64（写得不是数的格为 NaN，由 check_numbers 报告）。"""
+    if series.dtype.kind in "iuf":
+        return series.to_numpy(dtype=np.float64)
+    if series.dtype.kind == "b":
+        series = rows.column_texts(column, len(series), series.to_numpy())
+    return pd.to_numeric(series.astype(str), errors="coerce").astype(np.float64).to_numpy()
 
 
 def load_ohlcv_csv(path: str | Path) -> pd.DataFrame:
-    """读取 K 线 CSV，返回列为 OHLCV_COLUMNS 的 DataFrame（timestamp 为 int64 毫秒，其余 float64）。"""
+    """读取 K 线 CSV，返回列为 OHLCV_COLUMNS 的 DataFrame（timestamp 为 int64 毫秒，其余 float64，行号从 0 起）。
+
+    任何不合规的内容都抛 DataError（一行消息：文件、行号、列、原文与修正），不会返回截断或猜测过的值。
+    """
     path = Path(path)
     source = str(path)
-    if not path.is_file():
-        raise DataError(f"{source}: file not found; pass a CSV with columns {','.join(OHLCV_COLUMNS)}")
+    content, text = read_file(path, source)
+    header, header_line, after = split_header(text)
+    indexes = column_indexes(header, header_line, source)
+    rows = LazyRows(content, text, header_line, indexes)
     try:
-        raw = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{source}: not a readable CSV ({exc})") from None
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
-    missing = [c for c in OHLCV_COLUMNS if c not in raw.columns]
-    if missing:
-        raise DataError(f"{source}: missing column(s) {', '.join(missing)}; expected header "
-                        f"{','.join(OHLCV_COLUMNS)} (found {','.join(raw.columns)})")
-    out = pd.DataFrame({"timestamp": parse_timestamps(raw["timestamp"], source)})
-    for column in OHLCV_COLUMNS[1:]:
-        values = pd.to_numeric(raw[column], errors="coerce")
-        if values.isna().any():
-            row = int(values.isna().to_numpy().argmax())
-            raise DataError(f"{source}: column '{column}' row {row + 1} is not a number ({raw[column].iloc[row]!r})")
-        out[column] = values.to_numpy(dtype=np.float64)
-    return validate_ohlcv(out, source)
+        # 正文（表头之后）的字节：表头只有一行，按它的 UTF-8 长度切，免得把整个文本再复制一遍
+        raw = read_body(content[len(text[:after].encode("utf-8")):], len(header), rows)
+        if raw is None:
+            return pd.DataFrame({name: pd.Series(dtype=np.int64 if name == "timestamp" else np.float64)
+                                 for name in OHLCV_COLUMNS})
+        series = raw[indexes["timestamp"]]
+        texts = None
+        if series.dtype == np.int64:
+            ms = series.to_numpy(dtype=np.float64)
+        else:
+            # 不全是整数（小数、文本、超出 int64）：按原文逐格解析，不让 pandas 的浮点截断掉小数
+            texts = series if series.dtype == object or pd.api.types.is_string_dtype(series) else \
+                rows.column_texts("timestamp", len(series), series.to_numpy())
+            ms = timestamps_from_text(texts, rows)
+        out = pd.DataFrame({"timestamp": check_timestamps(ms, texts, rows)})
+        for column in OHLCV_COLUMNS[1:]:
+            values = numbers_from_column(raw[indexes[column]], column, rows)
+            check_numbers(values, column, rows)
+            out[column] = values + 0.0  # 把 -0 记成 0
+        check_candles(out, rows)
+    except DataError as exc:
+        raise with_source(source, exc) from None
+    return out
 
 
 def save_ohlcv_csv(df: pd.DataFrame, path: str | Path) -> None:

@@ -18,6 +18,8 @@
   向交易所核对并报告剩下的；接合状态写进日志库，重启后仍在，只由 reset=True 解除；
 - `shutdown`：优雅地停止引擎（只对 headless 引擎有意义；界面退出默认不停机器人）。
 命令的用户错误（未知实例、当前状态下不允许）以 UserError 抛出，消息为英文。
+参数一律严格校验（tradeterm/engine/arguments.py，两种客户端相同）：未知或缺少的字段、类型不对（布尔不是数，
+开关只认 true/false）、非有限或不为正的数量与价格，都是一行 `<命令>.<字段>: <值> <问题>; <修正方法>` 的 UserError。
 
 事件与快照都是可 JSON 序列化的字典与 `Event`，所以两种实现对调用方完全一样。
 """
@@ -43,7 +45,7 @@ class EngineClient(Protocol):
     async def snapshot(self) -> dict[str, Any]:
         """引擎当前状态的快照（实例、持仓、挂单、账户、报价），可 JSON 序列化。"""
 
-    async def command(self, name: str, **args: Any) -> Any:
+    async def command(self, name: str, /, **args: Any) -> Any:
         """执行一个命令（名字见 COMMANDS），返回可 JSON 序列化的结果；用户错误抛 UserError。"""
 
     def events(self) -> AsyncIterator[Event]:
@@ -77,7 +79,7 @@ class InProcessClient:
         """见 EngineClient.snapshot。"""
         return self.engine.snapshot()
 
-    async def command(self, name: str, **args: Any) -> Any:
+    async def command(self, name: str, /, **args: Any) -> Any:
         """见 EngineClient.command。"""
         return await self.engine.command(name, **args)
 

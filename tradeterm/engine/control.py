@@ -10,68 +10,42 @@
 每个连接有自己的写任务与有界事件积压（满了丢最旧的），所以卡住的读者既拖不慢引擎，也挡不住别的连接。
 同一连接上的命令按到达顺序逐个执行；快照与 ping 不排在命令后面。
 令牌放在 0600 文件里，套接字文件也是 0600：只有运行引擎的用户能连上，且还要出示令牌。
+坏输入（超长的行、非 UTF-8、非法 JSON、NaN 字面量、嵌套过深、未知字段、参数类型不对……）各得一条英文错误应答，
+连接保持可用（只有令牌不对时答完就断开）：行的解码与信封校验见 tradeterm/engine/protocol.py，
+命令参数的校验见 tradeterm/engine/arguments.py。客户端 `SocketClient` 在 tradeterm/engine/control_client.py。
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import logging
 import os
 import secrets
 import socket
 import stat
-import sys
 from collections import deque
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from tradeterm.engine.client import COMMANDS, EngineClient, event_from_dict, event_to_dict
-from tradeterm.engine.events import Event
+from tradeterm.engine.arguments import check_args
+from tradeterm.engine.client import EngineClient, event_to_dict
+from tradeterm.engine.control_client import SocketClient
+from tradeterm.engine.protocol import (EVENT_BACKLOG, MAX_REQUEST_BYTES, ControlError, Request, RequestError,
+                                       check_envelope, check_socket_path, decode_request, discard_line, encode,
+                                       error_line, request_id_of)
 from tradeterm.errors import UserError
 
 # 本模块的日志器
 logger = logging.getLogger(__name__)
 
-# 允许的请求种类
-OPS = ("snapshot", "command", "subscribe", "ping")
-# Unix 套接字路径的最大长度，字节（Linux 的 sun_path 为 108 字节含结尾 NUL；macOS 为 104）
-MAX_SOCKET_PATH = 103 if sys.platform == "darwin" else 107
-# 每个连接未写出的事件上限，条；超过时丢最旧的（与事件总线的默认容量一致）
-EVENT_BACKLOG = 10_000
-# 服务端单行请求的最大长度，字节
-MAX_REQUEST_BYTES = 1 << 20
-# 客户端单行应答或事件的最大长度，字节（快照可能较大）
-MAX_REPLY_BYTES = 64 << 20
+# 本模块对外的名字（SocketClient、ControlError、check_socket_path 定义在别处，从这里导出以兼容旧的导入）
+__all__ = ["ControlError", "ControlServer", "SocketClient", "check_socket_path", "control_paths",
+           "read_token_file", "write_token_file"]
 # 断开连接时等待积压应答写完的最长时间，秒
 FLUSH_TIMEOUT = 1.0
-
-
-class ControlError(UserError):
-    """控制套接字的错误：连不上引擎、令牌不对、协议错误、引擎内部错误或连接中断。"""
-
-    def __init__(self, message: str, kind: str = "connection"):
-        """message 为英文说明（含修正方法）；kind 为错误种类。"""
-        super().__init__(message)
-        # 错误种类："connection"、"auth"、"protocol"、"internal" 或 "token"
-        self.kind = kind
-
-
-class _ProtocolError(Exception):
-    """请求不合协议（未知 op、未知命令、字段类型不对）；只在服务端内部使用。"""
-
-
-def check_socket_path(path: Path) -> Path:
-    """检查 Unix 套接字路径不超过系统上限；超长时抛 UserError 并建议更短的日志库路径。"""
-    path = Path(path)
-    size = len(os.fsencode(str(path)))
-    if size > MAX_SOCKET_PATH:
-        raise UserError(f"control socket path {path} is {size} bytes, longer than the {MAX_SOCKET_PATH}-byte limit "
-                        f"for Unix sockets; use a shorter journal path (the socket is created next to the journal)")
-    return path
+# 令牌不对时的应答
+AUTH_MESSAGE = "token: invalid or missing control token; read it from the engine's .token file next to its journal"
 
 
 def control_paths(journal_path: Path) -> tuple[Path, Path]:
@@ -112,16 +86,6 @@ def read_token_file(path: Path) -> str:
     return token
 
 
-def _encode(message: dict[str, Any]) -> bytes:
-    """一条消息 -> 一行 JSON 字节（不可序列化时抛 TypeError/ValueError）。"""
-    return json.dumps(message, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-def _error(request_id: Any, kind: str, message: str) -> bytes:
-    """一条错误应答。"""
-    return _encode({"id": request_id, "ok": False, "error": message, "type": kind})
-
-
 class _Connection:
     """服务端的一个客户端连接：应答队列、有界事件积压与专属写任务。"""
 
@@ -143,6 +107,8 @@ class _Connection:
         self.wake = asyncio.Event()
         # 同一连接上的命令按到达顺序逐个执行
         self.command_lock = asyncio.Lock()
+        # 本连接上正在执行的请求任务（连接结束时等它们答完）
+        self.tasks: set[asyncio.Task] = set()
         # 专属写任务：一个连接写得慢不影响别的连接
         self.writer_task = asyncio.create_task(self._write_loop())
 
@@ -305,7 +271,7 @@ class ControlServer:
                 if not targets:
                     continue
                 try:
-                    line = _encode({"event": event_to_dict(event)})
+                    line = encode({"event": event_to_dict(event)})
                 except (TypeError, ValueError):
                     logger.exception("control event not JSON-serializable kind=%s", event.kind.value)
                     continue
@@ -317,7 +283,10 @@ class ControlServer:
             logger.exception("control event stream failed path=%s", self.socket_path)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """一个连接的读循环：逐行解析请求、校验令牌、交给请求任务执行。"""
+        """一个连接的读循环：逐行解析请求、校验令牌、交给请求任务执行。
+
+        超长的行先答一条协议错误、再丢弃到行尾，之后的请求照常处理；连接结束（含半关闭）时先等本连接
+        已接收的请求执行完、应答写完，再断开。"""
         self._handlers.add(asyncio.current_task())
         connection = _Connection(writer, self.event_backlog)
         self._connections.add(connection)
@@ -325,15 +294,22 @@ class ControlServer:
         try:
             while not connection.closing:
                 try:
-                    line = await reader.readline()
-                except ValueError:  # 行超过 MAX_REQUEST_BYTES；流已无法按行对齐，只能断开
-                    connection.reply(_error(None, "protocol", f"request longer than {MAX_REQUEST_BYTES} bytes"))
+                    line = await reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError:
+                    connection.reply(error_line(None, "protocol", f"request: line longer than {MAX_REQUEST_BYTES} "
+                                                                  f"bytes; send one request of at most "
+                                                                  f"{MAX_REQUEST_BYTES} bytes per line"))
+                    await discard_line(reader)
+                    continue
+                except asyncio.IncompleteReadError as exc:  # 连接结束：最后一行可能没有换行
+                    if exc.partial.strip():
+                        self._accept(connection, exc.partial)
                     break
                 except ConnectionError:
                     break
-                if not line:
-                    break
                 self._accept(connection, line)
+            if connection.tasks:
+                await asyncio.wait(connection.tasks)
         finally:
             self._connections.discard(connection)
             await connection.finish()
@@ -341,224 +317,62 @@ class ControlServer:
             logger.info("control client disconnected clients=%d dropped_events=%d",
                         len(self._connections), connection.dropped)
 
-    def _accept(self, connection: _Connection, line: bytes) -> None:
-        """解析一行请求并校验令牌；合格的请求交给新任务执行，令牌不对则应答后断开。"""
-        try:
-            request = json.loads(line)
-        except ValueError:
-            connection.reply(_error(None, "protocol", "request is not valid JSON; send one JSON object a line"))
-            return
-        if not isinstance(request, dict):
-            connection.reply(_error(None, "protocol", "request must be a JSON object"))
-            return
-        request_id = request.get("id")
-        token = request.get("token")
-        if not isinstance(token, str) or not secrets.compare_digest(token.encode(), self.token.encode()):
-            connection.reply(_error(request_id, "auth", "invalid or missing control token; read it from the "
-                                                        "engine's .token file next to its journal"))
-            connection.closing = True
-            return
-        task = asyncio.create_task(self._serve(connection, request_id, request))
-        self._requests.add(task)
-        task.add_done_callback(self._requests.discard)
+    def _token_ok(self, token: Any) -> bool:
+        """令牌是否与本引擎的相符（常数时间比较；非字符串一律不符）。"""
+        if not isinstance(token, str):
+            return False
+        return secrets.compare_digest(token.encode("utf-8", "surrogatepass"), self.token.encode("utf-8"))
 
-    async def _serve(self, connection: _Connection, request_id: Any, request: dict[str, Any]) -> None:
-        """执行一个已通过令牌校验的请求，把结果或错误写回该连接。"""
-        op = request.get("op")
+    def _accept(self, connection: _Connection, line: bytes) -> None:
+        """解码一行请求并校验令牌与信封：不合协议的答 protocol 错误（连接保持可用），令牌不对的答 auth 错误后断开，
+        合格的交给新任务执行。"""
         try:
-            result = await self._dispatch(connection, op, request)
-            line = _encode({"id": request_id, "ok": True, "result": result})
-        except _ProtocolError as exc:
-            line = _error(request_id, "protocol", str(exc))
+            value = decode_request(line)
+            if isinstance(value, dict) and not self._token_ok(value.get("token")):
+                try:
+                    request_id = request_id_of(value.get("id"))
+                except RequestError:
+                    request_id = None
+                connection.reply(error_line(request_id, "auth", AUTH_MESSAGE))
+                connection.closing = True
+                return
+            request = check_envelope(value)
+        except RequestError as exc:
+            connection.reply(error_line(exc.request_id, "protocol", str(exc)))
+            return
+        except Exception as exc:  # 程序缺陷：记下 traceback，仍给这一行一条应答，连接保持可用
+            logger.exception("control request could not be parsed")
+            connection.reply(error_line(None, "internal", f"internal engine error ({type(exc).__name__}); "
+                                                          f"see the engine log"))
+            return
+        task = asyncio.create_task(self._serve(connection, request))
+        self._requests.add(task)
+        connection.tasks.add(task)
+        task.add_done_callback(self._requests.discard)
+        task.add_done_callback(connection.tasks.discard)
+
+    async def _serve(self, connection: _Connection, request: Request) -> None:
+        """执行一个已通过令牌与信封校验的请求，把结果或错误写回该连接。"""
+        try:
+            result = await self._dispatch(connection, request)
+            line = encode({"id": request.request_id, "ok": True, "result": result})
         except UserError as exc:
-            line = _error(request_id, "user", str(exc))
+            line = error_line(request.request_id, "user", str(exc))
         except Exception as exc:
-            logger.exception("control request failed op=%s name=%s", op, request.get("name"))
-            line = _error(request_id, "internal", f"internal engine error ({type(exc).__name__}: {exc}); "
-                                                  f"see the engine log")
+            logger.exception("control request failed op=%s name=%s", request.op, request.name)
+            line = error_line(request.request_id, "internal", f"internal engine error ({type(exc).__name__}: "
+                                                              f"{exc}); see the engine log")
         connection.reply(line)
 
-    async def _dispatch(self, connection: _Connection, op: Any, request: dict[str, Any]) -> Any:
-        """按 op 调用引擎客户端，返回结果。"""
-        if op == "ping":
+    async def _dispatch(self, connection: _Connection, request: Request) -> Any:
+        """按 op 调用引擎客户端，返回结果；命令参数先按 arguments.check_args 校验（不合格抛 UserError）。"""
+        if request.op == "ping":
             return "pong"
-        if op == "snapshot":
+        if request.op == "snapshot":
             return await self.client.snapshot()
-        if op == "subscribe":
+        if request.op == "subscribe":
             connection.subscribed = True
             return True
-        if op == "command":
-            name, args = request.get("name"), request.get("args") or {}
-            if name not in COMMANDS:
-                raise _ProtocolError(f"unknown command {name!r}; allowed: {', '.join(COMMANDS)}")
-            if not isinstance(args, dict):
-                raise _ProtocolError(f"command args must be a JSON object, got {type(args).__name__}")
-            async with connection.command_lock:
-                return await self.client.command(name, **args)
-        raise _ProtocolError(f"unknown op {op!r}; allowed: {', '.join(OPS)}")
-
-
-class SocketClient:
-    """经控制套接字连到引擎的 EngineClient；用 `await SocketClient.connect(path, token)` 创建。"""
-
-    def __init__(self, socket_path: Path, token: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        """由 connect 调用：reader/writer 为已连上的套接字两端。"""
-        # 引擎的套接字文件路径（用于错误消息）
-        self.socket_path = Path(socket_path)
-        # 每个请求带上的令牌
-        self.token = token
-        # 套接字读端
-        self._reader = reader
-        # 套接字写端
-        self._writer = writer
-        # 请求编号发生器
-        self._ids = itertools.count(1)
-        # 等待应答的请求：编号 -> future（值为应答字典）
-        self._pending: dict[int, asyncio.Future] = {}
-        # 收到的事件；None 表示事件流结束。满了丢最旧的
-        self._events: asyncio.Queue[Event | None] = asyncio.Queue(EVENT_BACKLOG)
-        # 因本地队列满而丢弃的事件数，条
-        self.dropped = 0
-        # 是否已向服务端订阅事件
-        self._subscribed = False
-        # 连接结束的原因（None 表示仍连着）
-        self._lost: str | None = None
-        # 是否由本端主动关闭
-        self._closed = False
-        # 串行化写入，避免多条请求交错
-        self._send_lock = asyncio.Lock()
-        # 读任务：把应答按编号交给 future，把事件放进队列
-        self._reader_task = asyncio.create_task(self._read_loop())
-
-    @classmethod
-    async def connect(cls, socket_path: Path, token: str) -> "SocketClient":
-        """连上引擎并用 ping 验证令牌；没有引擎在听时抛 ControlError（附启动方法）。"""
-        path = check_socket_path(Path(socket_path))
-        try:
-            reader, writer = await asyncio.open_unix_connection(str(path), limit=MAX_REPLY_BYTES)
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise ControlError(f"no engine is listening on {path}; start one with 'tradeterm run --headless'") \
-                from None
-        except OSError as exc:
-            raise ControlError(f"cannot connect to the engine at {path}: {exc.strerror or exc}") from None
-        client = cls(path, token, reader, writer)
-        try:
-            await client.ping()
-        except BaseException:
-            await client.close()
-            raise
-        return client
-
-    async def ping(self) -> str:
-        """往返一次，确认连接与令牌可用；返回 "pong"。"""
-        return await self._request("ping")
-
-    async def snapshot(self) -> dict[str, Any]:
-        """见 EngineClient.snapshot。"""
-        return await self._request("snapshot")
-
-    async def command(self, name: str, **args: Any) -> Any:
-        """见 EngineClient.command；引擎的用户错误原样抛 UserError。"""
-        return await self._request("command", name=name, args=args)
-
-    async def subscribe(self) -> None:
-        """向服务端订阅事件（events() 首次迭代时会自动调用）；返回后发布的事件都会收到。"""
-        if not self._subscribed:
-            await self._request("subscribe")
-            self._subscribed = True
-
-    async def events(self) -> AsyncIterator[Event]:
-        """见 EngineClient.events；连接断开或关闭后迭代结束。"""
-        await self.subscribe()
-        while True:
-            event = await self._events.get()
-            if event is None:
-                self._events.put_nowait(None)  # 留给其他迭代者，让它们也结束
-                return
-            yield event
-
-    async def close(self) -> None:
-        """断开连接（不停止引擎）。"""
-        if self._closed:
-            return
-        self._closed = True
-        self._writer.close()
-        with contextlib.suppress(ConnectionError):
-            await self._writer.wait_closed()
-        self._reader_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader_task
-
-    async def __aenter__(self) -> "SocketClient":
-        """async with：返回自身（连接已由 connect 建立）。"""
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        """async with：退出时 close。"""
-        await self.close()
-
-    async def _request(self, op: str, **fields: Any) -> Any:
-        """发一条请求并等待同编号的应答；返回 result，错误按种类转成异常。"""
-        if self._lost is not None:
-            raise ControlError(self._lost)
-        request_id = next(self._ids)
-        future = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
-        try:
-            line = _encode({"id": request_id, "token": self.token, "op": op, **fields})
-            async with self._send_lock:
-                self._writer.write(line)
-                await self._writer.drain()
-            reply = await future
-        except ConnectionError:
-            raise ControlError(f"lost the connection to the engine at {self.socket_path}") from None
-        finally:
-            self._pending.pop(request_id, None)
-        if reply.get("ok"):
-            return reply.get("result")
-        raise self._reply_error(reply)
-
-    def _reply_error(self, reply: dict[str, Any]) -> Exception:
-        """错误应答 -> 异常：user -> UserError（原消息），其余 -> ControlError。"""
-        kind, message = reply.get("type"), str(reply.get("error"))
-        if kind == "user":
-            return UserError(message)
-        if kind == "auth":
-            return ControlError(f"the engine at {self.socket_path} refused the control token ({message})",
-                                kind="auth")
-        if kind == "protocol":
-            return ControlError(message, kind="protocol")
-        return ControlError(f"the engine at {self.socket_path} failed: {message}", kind="internal")
-
-    async def _read_loop(self) -> None:
-        """读应答与事件直到连接结束；结束时让所有等待者得到 ControlError，事件流结束。"""
-        try:
-            while True:
-                line = await self._reader.readline()
-                if not line:
-                    break
-                message = json.loads(line)
-                if not isinstance(message, dict):
-                    continue
-                if "event" in message:
-                    self._offer(event_from_dict(message["event"]))
-                    continue
-                future = self._pending.get(message.get("id"))
-                if future is not None and not future.done():
-                    future.set_result(message)
-        except (ConnectionError, ValueError, KeyError) as exc:
-            logger.warning("control connection failed path=%s error=%s", self.socket_path, exc)
-        finally:
-            self._lost = (f"the control client for {self.socket_path} is closed" if self._closed
-                          else f"lost the connection to the engine at {self.socket_path}")
-            for future in self._pending.values():
-                if not future.done():
-                    future.set_exception(ControlError(self._lost))
-            self._offer(None)
-
-    def _offer(self, event: Event | None) -> None:
-        """放入一条事件（或结束标记）；队列满时丢最旧的一条。"""
-        if self._events.full():
-            self._events.get_nowait()
-            self.dropped += 1
-        self._events.put_nowait(event)
+        check_args(request.name, request.args)
+        async with connection.command_lock:
+            return await self.client.command(request.name, **request.args)

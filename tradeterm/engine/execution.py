@@ -13,6 +13,7 @@ import ccxt
 
 from tradeterm.engine.bot import Bot, Intent
 from tradeterm.engine.events import EventKind
+from tradeterm.engine.order_rules import EXCHANGE_RULES, exchange_rule_problems
 from tradeterm.errors import UserError
 from tradeterm.execution.fills import REJECT_REASONS, affordable_amount, order_reject_reason, round_amount
 from tradeterm.models import MarketType, Order, OrderStatus, OrderType, Side
@@ -167,7 +168,8 @@ class Executor:
         request, decision = self.check_manual(symbol, side, amount, order_type, price, instance, record=True)
         if not decision.allowed:
             await self.reject(instance or "", decision.rule, decision.reason)
-            raise UserError(f"order refused by risk rule {decision.rule}: {decision.reason}")
+            rule = "exchange rules" if decision.rule == EXCHANGE_RULES else f"risk rule {decision.rule}"
+            raise UserError(f"order refused by {rule}: {decision.reason}")
         order = Order(symbol, side, order_type, request.amount, price=price, instance=instance, reason="manual",
                       created_ts=wall_ms())
         return await self.submit(None, order)
@@ -175,13 +177,19 @@ class Executor:
     def check_manual(self, symbol: str, side: Side, amount: float, order_type: OrderType = OrderType.MARKET,
                      price: float | None = None, instance: str | None = None, *,
                      record: bool = False) -> tuple[RiskRequest, RiskDecision]:
-        """手动订单的风控检查：(按步长取整后的请求, 结论)；record=False 时只预览，不计入下单频率。"""
+        """手动订单的检查：(按步长取整后的请求, 结论)。先查交易所规则（价格档位、数量步长与最小数量、最小名义金额，
+        不合格时规则为 exchange_rules），再查风控；record=False 时只预览，不计入下单频率。
+
+        预览（dry run）与 submit_manual 走的都是这里，所以两者的结论总是一致。"""
         engine = self.engine
         rules = engine.rules.get(symbol) or engine.broker.rules(symbol)
         amount = round_amount(amount, rules.amount_step)
         mark = engine.mark_price(symbol) or price or 0.0
         request = RiskRequest(symbol, side, amount, price or mark, wall_ms(), order_type, price,
                               fee_rate=engine.config.fees.taker, instance=instance)
+        problems = exchange_rule_problems(symbol, rules, amount, price, price or mark)
+        if problems:
+            return request, RiskDecision(False, EXCHANGE_RULES, "; ".join(problems))
         return request, engine.risk.check(request, engine.account_snapshot(), record=record)
 
     # ---- 回报 ----------------------------------------------------------------------------------------

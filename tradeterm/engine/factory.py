@@ -91,9 +91,54 @@ async def open_engine(config: AppConfig) -> EngineHandle:
         handle.engine = TraderEngine(config, broker, market, journal, mode=mode, exchange_label=label)
         await handle.engine.start()
         return handle
-    except BaseException:
+    except BaseException as exc:
         await _abort(handle)
+        problem = exchange_problem(config, exc)
+        if problem is not None:
+            raise problem from None
         raise
+
+
+def exchange_problem(config: AppConfig, exc: BaseException) -> UserError | None:
+    """连接配置里的交易所时的失败 -> 一行用户错误（写明交易所地址、原因与修正方法）；不是这类失败时返回 None。
+
+    连不上（ccxt.NetworkError：连接被拒、DNS、超时、交易所维护）与凭证被拒（AuthenticationError、PermissionDenied）
+    是用户能修的环境问题，不是程序缺陷，所以不打印 traceback。"""
+    import ccxt
+
+    from tradeterm.exchange.client import failed_url, network_failure
+
+    url = config.exchange.sandbox_url
+    if config.exchange.sandbox and url:
+        where = f"exchange.sandbox_url {url}"
+        fix = (f"start the sandbox there ('tradeterm sandbox --port {_port(url)}'), or remove exchange.sandbox_url "
+               f"to run a sandbox inside the engine")
+    elif config.exchange.sandbox:
+        where = "the in-process sandbox exchange"
+        fix = "restart tradeterm; if it happens again, report it with the log"
+    else:
+        address = failed_url(exc)
+        where = f"exchange {config.exchange.id}" + (f" ({address})" if address else "")
+        fix = ("check the network connection, DNS, proxy and firewall, and the exchange's status page; or set "
+               "exchange.sandbox: true to trade offline on the built-in sandbox")
+    if isinstance(exc, ccxt.NetworkError):
+        return UserError(f"{where}: cannot reach the exchange ({network_failure(exc)}); {fix}")
+    if isinstance(exc, (ccxt.AuthenticationError, ccxt.PermissionDenied)):
+        keys = f"{config.exchange.key_env_prefix}_API_KEY/{config.exchange.key_env_prefix}_SECRET"
+        return UserError(f"{where}: the exchange refused the API credentials ({type(exc).__name__}: {exc}); "
+                         f"check {keys} (or exchange.key_file), the key's permissions and its IP whitelist")
+    return None
+
+
+def _port(url: str) -> int:
+    """URL 里的端口（没写时按协议取 80/443）。"""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return 8765
 
 
 async def _abort(handle: EngineHandle) -> None:

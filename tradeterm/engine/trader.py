@@ -340,7 +340,7 @@ class TraderEngine:
             raise UserError(f"unknown instance '{name}'; running instances: {', '.join(self.bots) or 'none'}")
         return self.bots[name]
 
-    async def command(self, name: str, **args: Any) -> Any:
+    async def command(self, name: str, /, **args: Any) -> Any:
         """执行一个命令（见 tradeterm/engine/client.py 的说明）。"""
         from tradeterm.engine.commands import run_command
 
@@ -366,7 +366,7 @@ class TraderEngine:
                           self.all_positions()],
             "orders": [order_dict(o) for o in self.orders.open_orders()],
             "account": {"equity": equity, "cash": self.cash(), "drawdown": self.risk.breakers.drawdown(equity),
-                        "breaker": self.risk.breakers.blocking or "", "killed": self.risk.killed,
+                        "breaker": self.risk.breakers.blocking_at(wall_ms()) or "", "killed": self.risk.killed,
                         "quote": self.config.account.quote_currency},
             "feeds": self.feeds.summaries(),
             "stale": [f"{s['symbol']} {s['timeframe']}" for s in self.feeds.summaries() if s["stale"]],

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,3 +70,45 @@ def make_client(
         ws_base = f"{'wss' if parts.scheme == 'https' else 'ws'}://{parts.netloc}"
         exchange.urls["api"] = point_urls_at(exchange.urls["api"], http_base, ws_base)
     return exchange
+
+
+def failed_url(exc: BaseException) -> str | None:
+    """ccxt 错误消息里请求的地址（协议与主机，如 https://api.binance.com）；消息里没有时为 None。
+
+    ccxt 的网络错误消息形如 'binance GET https://api.binance.com/api/v3/exchangeInfo'。"""
+    match = re.search(r"\b(https?|wss?)://[^/\s\"']+", str(exc))
+    return match.group(0) if match else None
+
+
+def network_failure(exc: BaseException) -> str:
+    """一次网络失败的简短原因（英文）：DNS 解析失败、连接被拒、超时、TLS 失败；认不出时为异常类名。
+
+    沿 __cause__/__context__ 与 aiohttp 的 os_error 找最底层的原因（ccxt 把 aiohttp 的错误包成 ExchangeNotAvailable）。"""
+    import socket
+    import ssl
+
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 20:
+        seen.append(current)
+        current = getattr(current, "os_error", None) or current.__cause__ or current.__context__
+    for cause in reversed(seen):
+        if isinstance(cause, socket.gaierror):
+            return f"DNS lookup failed: {cause.strerror or cause}"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused: nothing is listening there"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed: {cause.reason or cause}"
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+    if isinstance(exc, ccxt_async.RequestTimeout):
+        return "timed out"
+    if isinstance(exc, ccxt_async.ExchangeNotAvailable) and exc.__cause__ is None:
+        # 有回答但不是可用的 API：ccxt 的消息形如 'binance GET http://host/api/v3/exchangeInfo 503 Service ...'
+        status = re.search(r"https?://\S+ (\d{3})\b", str(exc))
+        if status is None:
+            return "the exchange answered that it is not available (maintenance or overload)"
+        if status.group(1).startswith("5"):
+            return f"it answered HTTP {status.group(1)}: not available, maintenance or overload"
+        return f"it answered HTTP {status.group(1)}, which is not an answer of a Binance-compatible API"
+    return type(exc).__name__

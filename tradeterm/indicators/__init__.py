@@ -2,11 +2,14 @@
 
 输入为 pandas Series 或 numpy 数组；单列指标返回同类型，多列指标返回 DataFrame。
 递推类指标（EMA、RSI、ATR）用 numba 编译的内核，与 TA-Lib 的种子约定一致。
+内置策略与阈值比较之前先用 `settle` / `relative_gap` 落定（平局规则见 ties 模块）。
 """
 
 from tradeterm.indicators.channels import donchian
 from tradeterm.indicators.moving import ema, sma
 from tradeterm.indicators.oscillators import macd, roc, rsi
-from tradeterm.indicators.volatility import atr, bollinger, true_range, zscore
+from tradeterm.indicators.ties import TIE_DECIMALS, relative_gap, settle
+from tradeterm.indicators.volatility import atr, bollinger, rolling_moments, true_range, zscore
 
-__all__ = ["sma", "ema", "macd", "rsi", "roc", "bollinger", "atr", "true_range", "zscore", "donchian"]
+__all__ = ["sma", "ema", "macd", "rsi", "roc", "bollinger", "atr", "true_range", "zscore", "rolling_moments", "donchian",
+           "settle", "relative_gap", "TIE_DECIMALS"]

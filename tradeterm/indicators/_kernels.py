@@ -75,25 +75,53 @@ def wilder_rsi_kernel(close: np.ndarray, period: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def rolling_std_kernel(values: np.ndarray, period: int) -> np.ndarray:
-    """滚动总体标准差（ddof=0），每个窗口两遍计算（先均值再离差平方和）。
+def rolling_moments_kernel(values: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """滚动均值、总体标准差（ddof=0）与当前值对均值的偏离（x - 均值），每个值只由它自己的窗口内容决定。
 
-    pandas 的在线算法在 2 万多价位上误差可达 4e-8 相对；逐窗两遍计算在 1e-14 以内，
-    代价是 O(n*period)，period 为几十时对百万根 K 线仍只需几十毫秒。
+    做法是“平移两遍”：先把窗口里每个值减去窗口的第一个值 x0（d = x - x0），再对 d 做两遍计算
+    （m = sum(d)/period，方差 = sum((d - m)^2)/period），均值 = x0 + m，偏离 = (x - x0) - m。
+    为什么这样算：
+    - 窗口内价格相差不到一倍时 x - x0 是精确的（Sterbenz 引理），同一数量级的价格差的和也是精确的，
+      所以常数窗口的 d 全为 0，方差恰好是 0（不再是 sum/period 的舍入留下的 1-3 ulp），偏离恰好是 0；
+    - 偏离直接由精确的 d 算出，不经过舍入后的均值，误差只有价格的几个 ulp；
+    - 只依赖窗口内容（与窗口在数组中的位置无关）：实盘的滑动窗口与回测的整段历史在同一根 K 线上逐位相同。
+    窗口里有 NaN 或 ±inf 时三者都是 NaN。代价 O(n*period)。
     """
     n = values.shape[0]
-    out = np.full(n, np.nan)
+    mean = np.full(n, np.nan)
+    std = np.full(n, np.nan)
+    deviation = np.full(n, np.nan)
     for end in range(period - 1, n):
-        mean = 0.0
-        for i in range(end - period + 1, end + 1):
-            mean += values[i]
-        mean /= period
+        start = end - period + 1
+        base = values[start]
+        total = 0.0
+        finite = True
+        for i in range(start, end + 1):
+            if not np.isfinite(values[i]):
+                finite = False
+                break
+            total += values[i] - base
+        if not finite:
+            continue
+        shift = total / period
         acc = 0.0
-        for i in range(end - period + 1, end + 1):
-            diff = values[i] - mean
+        for i in range(start, end + 1):
+            diff = (values[i] - base) - shift
             acc += diff * diff
-        out[end] = np.sqrt(acc / period)
-    return out
+        mean[end] = base + shift
+        std[end] = np.sqrt(acc / period)
+        deviation[end] = (values[end] - base) - shift
+    return mean, std, deviation
+
+
+@njit(cache=True)
+def rolling_std_kernel(values: np.ndarray, period: int) -> np.ndarray:
+    """滚动总体标准差（ddof=0）：rolling_moments_kernel 的标准差一列（常数窗口恰好为 0）。
+
+    pandas 的在线算法在 2 万多价位上误差可达 4e-8 相对；逐窗平移两遍计算在 1e-14 以内，
+    代价是 O(n*period)，period 为几十时对百万根 K 线仍只需几十毫秒。
+    """
+    return rolling_moments_kernel(values, period)[1]
 
 
 @njit(cache=True, inline="always")

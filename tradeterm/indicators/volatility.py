@@ -1,11 +1,11 @@
-"""波动类指标：布林带、平均真实波幅（ATR）、滚动 z 分数。"""
+"""波动类指标：布林带、平均真实波幅（ATR）、滚动均值/标准差/偏离/z 分数。"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from tradeterm.indicators._kernels import ema_kernel, rolling_std_kernel
+from tradeterm.indicators._kernels import ema_kernel, rolling_moments_kernel, rolling_std_kernel
 from tradeterm.indicators._series import ArrayLike, as_float_array, check_period, frame_like, like
 
 
@@ -15,24 +15,35 @@ def rolling_std(values: np.ndarray, period: int) -> np.ndarray:
 
 
 def bollinger(values: ArrayLike, period: int = 20, num_std: float = 2.0) -> pd.DataFrame:
-    """布林带：middle = SMA(period)，upper/lower = middle ± num_std * 总体标准差。返回列 middle、upper、lower。"""
+    """布林带：middle = SMA(period)，upper/lower = middle ± num_std * 总体标准差。返回列 middle、upper、lower。
+
+    均值与标准差取自同一个逐窗内核（rolling_moments_kernel）：常数窗口的三条线恰好重合。
+    """
     period = check_period(period)
     if not num_std > 0:
         raise ValueError(f"num_std must be positive, got {num_std!r}")
-    data = as_float_array(values)
-    middle = pd.Series(data).rolling(period, min_periods=period).mean().to_numpy()
-    width = num_std * rolling_std(data, period)
+    middle, std, _ = rolling_moments_kernel(as_float_array(values), period)
+    width = num_std * std
     return frame_like(values, {"middle": middle, "upper": middle + width, "lower": middle - width})
 
 
-def zscore(values: ArrayLike, period: int = 20) -> ArrayLike:
-    """滚动 z 分数：(x - SMA(period)) / 总体标准差(period)；标准差为 0 时为 NaN。"""
+def rolling_moments(values: ArrayLike, period: int = 20) -> pd.DataFrame:
+    """滚动均值与总体标准差，以及当前值对均值的偏离和 z 分数。返回列 mean、std、deviation、zscore。
+
+    deviation = x - mean（价格单位），zscore = deviation / std；std 为 0（常数窗口）时 zscore 为 NaN。
+    全部由窗口内容精确地算（见 rolling_moments_kernel）：常数窗口的标准差恰好是 0，
+    实盘的滑动窗口与回测的整段历史逐位相同。阈值比较宜在价格尺度上做（deviation 对 k * std，见 ta.relative_gap）。
+    """
     period = check_period(period)
-    data = as_float_array(values)
-    mean = pd.Series(data).rolling(period, min_periods=period).mean().to_numpy()
-    std = rolling_std(data, period)
+    mean, std, deviation = rolling_moments_kernel(as_float_array(values), period)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(std > 0, (data - mean) / std, np.nan)
+        z = np.where(std > 0, deviation / std, np.nan)
+    return frame_like(values, {"mean": mean, "std": std, "deviation": deviation, "zscore": z})
+
+
+def zscore(values: ArrayLike, period: int = 20) -> ArrayLike:
+    """滚动 z 分数：(x - SMA(period)) / 总体标准差(period)；标准差为 0（常数窗口）时为 NaN。见 rolling_moments。"""
+    out = rolling_moments(values, period)["zscore"].to_numpy()
     return like(values, out, f"zscore_{period}")
 
 

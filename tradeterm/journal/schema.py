@@ -244,8 +244,12 @@ def create_private(path: str | Path) -> Path:
     SQLite 建 -wal、-shm 时沿用库文件的权限，所以库文件由这里以 0600 建好（O_CREAT 的权限只会被 umask 收紧，
     不会放宽），之后的伴生文件自然也是 0600。改不了权限（文件属于别的用户）时抛 UserError。"""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    except (OSError, ValueError) as exc:  # 目录、权限、只读文件系统、过长或含 NUL 的名字
+        raise UserError(f"journal file {str(path)!r} cannot be opened or created: {_os_reason(exc)}; set journal.path "
+                        f"(or --journal) to a file in a directory you can write, e.g. tradeterm.db") from None
     for file in (path, *(path.with_name(path.name + suffix) for suffix in SIDECAR_SUFFIXES)):
         try:
             if file.exists() and file.stat().st_mode & 0o777 != FILE_MODE:
@@ -260,8 +264,35 @@ def connect(path: str | Path) -> sqlite3.Connection:
     """打开（必要时以 0600 创建）日志库：WAL 模式、外键约束、应用迁移。"""
     path = create_private(path)
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    migrate(conn)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        migrate(conn)
+    except sqlite3.DatabaseError as exc:  # 含 OperationalError：打不开、只读、被锁
+        conn.close()
+        problem = open_problem(path, exc)
+        if problem is None:
+            raise
+        raise problem from None
     return conn
+
+
+def open_problem(path: Path, exc: BaseException) -> UserError | None:
+    """打开日志库时 SQLite 报的错 -> 一行用户错误（路径、原因、修正方法）；不是文件本身的问题时返回 None。
+
+    “不是数据库”（别的文件、损坏或加密的库）不去碰它；打不开、只读、磁盘 I/O 错误、被锁说明文件或目录的问题。"""
+    text = str(exc)
+    if "file is not a database" in text or "malformed" in text:
+        return UserError(f"journal {str(path)!r} is not a tradeterm journal (sqlite: {text}); it was left untouched; "
+                         f"move it away or set journal.path (or --journal) to another file, e.g. tradeterm.db")
+    if any(part in text for part in ("unable to open", "readonly", "disk I/O", "locked", "access permission")):
+        return UserError(f"journal {str(path)!r} cannot be opened (sqlite: {text}); check the file's and its "
+                         f"directory's permissions and free space, or set journal.path (or --journal) to "
+                         f"another file")
+    return None
+
+
+def _os_reason(exc: BaseException) -> str:
+    """OSError/ValueError 的简短原因：'Permission denied'、'Is a directory'、'embedded null byte' ..."""
+    return getattr(exc, "strerror", None) or str(exc)

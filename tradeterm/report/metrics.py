@@ -91,6 +91,22 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator
 
 
+def annual_growth(growth: float, years: float) -> float:
+    """CAGR：总增长倍数 growth 折算到每年的增长率（小数）；years 为回测覆盖的年数。
+
+    年数为 0 时没有意义（NaN）；亏光（growth <= 0）记为 -1。很短的区间上略有盈利，年化倍数会超出浮点范围
+    （40 根 1 分钟 K 线赚 6% 即可）：这时如实给出 +inf，而不是让 `**` 抛 OverflowError 打断整个回测。
+    """
+    if years == 0:
+        return math.nan
+    if years < 0 or growth <= 0:
+        return -1.0
+    try:
+        return growth ** (1.0 / years) - 1.0
+    except OverflowError:
+        return math.inf
+
+
 def return_metrics(equity: np.ndarray, starting_cash: float, timeframe: str) -> dict[str, float]:
     """权益曲线的指标：总收益、CAGR、年化波动、Sharpe、Sortino、最大回撤与持续时间、Calmar。"""
     equity = np.asarray(equity, dtype=np.float64)
@@ -99,7 +115,7 @@ def return_metrics(equity: np.ndarray, starting_cash: float, timeframe: str) -> 
     per_year = periods_per_year(timeframe)
     years = len(equity) * timeframe_ms(timeframe) / YEAR_MS
     growth = final / starting_cash
-    cagr = growth ** (1.0 / years) - 1.0 if years > 0 and growth > 0 else math.nan if years == 0 else -1.0
+    cagr = annual_growth(growth, years)
     std = float(np.std(returns, ddof=1)) if len(returns) > 1 else math.nan
     mean = float(np.mean(returns)) if len(returns) else math.nan
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if len(returns) else math.nan

@@ -69,14 +69,16 @@ class RiskDecision:
 class RiskManager:
     """按 config 的 risk 块检查订单，并维护熔断与一键停止状态。"""
 
-    def __init__(self, config: RiskConfig, market_type: MarketType = MarketType.SPOT):
-        """config 为风控配置（None 项不启用）；market_type 决定余额检查方式（现货买入须有现金）。"""
+    def __init__(self, config: RiskConfig, market_type: MarketType = MarketType.SPOT,
+                 starting_equity: float | None = None):
+        """config 为风控配置（None 项不启用）；market_type 决定余额检查方式（现货买入须有现金）；
+        starting_equity 为第一天的起始权益（计价货币，回测为初始资金），None 时用第一次采样的权益。"""
         # 风控配置（阈值与上限）
         self.config = config
         # 市场类型：现货买入花现金，合约只检查敞口
         self.market_type = market_type
         # 组合熔断（回撤、单日亏损）
-        self.breakers = CircuitBreakers(config.max_drawdown, config.daily_loss)
+        self.breakers = CircuitBreakers(config.max_drawdown, config.daily_loss, starting_equity)
         # 一键停止是否已触发；触发后除减仓外一律拒绝
         self.killed = False
         # 最近 60 秒内被放行的订单时间（UTC 毫秒），用于频率限制
@@ -114,8 +116,8 @@ class RiskManager:
         return None
 
     def _breakers(self, request: OrderRequest, account: AccountSnapshot) -> RiskDecision | None:
-        """熔断期间阻止新开仓。"""
-        name = self.breakers.blocking
+        """熔断期间阻止新开仓；单日亏损熔断按请求时间判断是否已到下一个 UTC 日（见 CircuitBreakers.blocking_at）。"""
+        name = self.breakers.blocking_at(request.ts)
         if name and not request.reduces:
             limit = getattr(self.config, name)
             return RiskDecision(False, name, f"{name} circuit breaker is tripped (limit {limit:.2%}); "

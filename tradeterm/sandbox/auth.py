@@ -13,6 +13,7 @@ import time
 
 from tradeterm.sandbox import errors
 from tradeterm.sandbox.errors import BinanceError
+from tradeterm.sandbox.params import integer
 
 # 默认的 recvWindow，毫秒（Binance 的默认值）
 DEFAULT_RECV_WINDOW_MS = 5_000
@@ -40,19 +41,15 @@ def strip_signature(raw: str) -> tuple[str, str | None]:
 
 
 def check_timestamp(params: dict[str, str], clocks_ms: tuple[int, ...] = ()) -> None:
-    """检查 timestamp 与 recvWindow：缺失抛 -1102；对墙上时钟与 clocks_ms 里的每个时钟都超前 1 秒或超出窗口时抛 -1021。
+    """检查 timestamp 与 recvWindow：缺失抛 -1102，不是非负整数抛 -1100；对墙上时钟与 clocks_ms 里的每个时钟都超前 1 秒或超出窗口时抛 -1021。
 
     沙盒的 serverTime 是行情的模拟时钟（倍速回放时与墙上时间不同）；客户端按墙上时间签名（ccxt 默认）
     或按 serverTime 校时后签名（adjustForTimeDifference）都应被接受，所以任一时钟满足即可。
     """
-    raw_ts = params.get("timestamp")
-    if not raw_ts:
+    ts = integer(params, "timestamp")
+    if ts is None:
         raise BinanceError(errors.missing_param("timestamp"))
-    try:
-        ts = int(raw_ts)
-        window = int(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
-    except ValueError:
-        raise BinanceError(errors.illegal_param("timestamp")) from None
+    window = integer(params, "recvWindow", DEFAULT_RECV_WINDOW_MS)
     if window > MAX_RECV_WINDOW_MS:
         raise BinanceError(errors.BAD_RECV_WINDOW)
     problems = [_timestamp_problem(ts, window, now) for now in (int(time.time() * 1000), *clocks_ms)]
@@ -70,14 +67,13 @@ def _timestamp_problem(ts: int, window: int, now_ms: int) -> tuple[int, str] | N
 
 
 def verify_rest(query: str, body: str, secret: str) -> None:
-    """校验 REST 请求的签名：payload 为查询串与请求体（各自去掉 signature）直接相连。"""
+    """校验 REST 请求的签名：payload 为原始查询串与请求体（各自去掉 signature）直接相连；不对抛 -1022。"""
     query_payload, query_sig = strip_signature(query)
     body_payload, body_sig = strip_signature(body)
     signature = query_sig or body_sig
     if not signature:
         raise BinanceError(errors.missing_param("signature"))
-    expected = sign(query_payload + body_payload, secret)
-    if not hmac.compare_digest(expected, signature.lower()):
+    if not _matches(sign(query_payload + body_payload, secret), signature):
         raise BinanceError(errors.BAD_SIGNATURE)
 
 
@@ -87,8 +83,13 @@ def verify_ws(params: dict, secret: str) -> None:
     if not signature:
         raise BinanceError(errors.missing_param("signature"))
     payload = "&".join(f"{key}={_ws_value(params[key])}" for key in sorted(params) if key != "signature")
-    if not hmac.compare_digest(sign(payload, secret), str(signature).lower()):
+    if not _matches(sign(payload, secret), str(signature)):
         raise BinanceError(errors.BAD_SIGNATURE)
+
+
+def _matches(expected: str, signature: str) -> bool:
+    """签名是否等于 expected（十六进制，不分大小写）；含非 ASCII 字符的签名一定不对（也不能交给 compare_digest）。"""
+    return signature.isascii() and hmac.compare_digest(expected, signature.lower())
 
 
 def _ws_value(value: object) -> str:

@@ -44,8 +44,33 @@ TOO_MANY_REQUESTS = (-1003, "Too much request weight used; current limit is 6000
 # IP 被封（HTTP 418）
 IP_BANNED = (-1003, "Way too much request weight used; IP banned until {until}. "
                     "Please use WebSocket Streams for live updates to avoid bans.")
-# 未知错误（ccxt: OperationFailed）
+# 未知错误：只用于沙盒自身的程序错误（HTTP 500，并记日志）；坏输入一律给出具体的 4xx 错误（ccxt: OperationFailed）
 UNKNOWN_ERROR = (-1000, "An unknown error occurred while processing the request.")
+# 请求体不是合法的 UTF-8 等无法归到某个参数的非法字符（ccxt: BadRequest）
+ILLEGAL_CHARS = (-1100, "Illegal characters found in a parameter.")
+# 同一参数在查询串（或请求体）里出现了多次（ccxt: BadRequest）
+DUPLICATE_PARAM = (-1101, "Duplicate values for a parameter detected.")
+# startTime 大于 endTime（ccxt 没有专门映射：ExchangeError）
+START_AFTER_END = (-1023, "Start time is greater than end time.")
+# 互斥的可选参数一起给出，如 symbol 与 symbols（ccxt: BadRequest）
+BAD_COMBINATION = (-1128, "Combination of optional parameters invalid.")
+# 合约：限价低于最小价格（PRICE_FILTER minPrice；ccxt: BadRequest）
+FUTURES_PRICE_BELOW_MIN = (-4013, "Price less than min price.")
+# 合约：限价高于最大价格（PRICE_FILTER maxPrice；ccxt: BadRequest）
+FUTURES_PRICE_ABOVE_MAX = (-4002, "Price greater than max price.")
+# 合约：触发价高于最大价格（ccxt: BadRequest）
+FUTURES_STOP_ABOVE_MAX = (-4007, "Stop price greater than max price.")
+# 合约：数量高于最大数量（LOT_SIZE maxQty；ccxt: BadRequest）
+FUTURES_QTY_ABOVE_MAX = (-4005, "Quantity greater than max quantity.")
+
+# 各类参数的合法取值（Binance 在 -1100 消息里原样给出的正则）：小数（价格、数量）
+DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+# 非负整数（时间戳、编号、limit、recvWindow）
+INTEGER_RANGE = r"^[0-9]{1,20}$"
+# symbols：交易对 id 的 JSON 数组，如 ["BTCUSDT","ETHUSDT"]
+SYMBOLS_RANGE = r'^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'
+# 客户端订单号（newClientOrderId、clientAlgoId）：1..36 个字母、数字与 .:/_-
+CLIENT_ID_RANGE = r"^[\.A-Z\:/a-z0-9_-]{1,36}$"
 
 
 def missing_param(name: str) -> tuple[int, str]:
@@ -53,9 +78,14 @@ def missing_param(name: str) -> tuple[int, str]:
     return (-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
 
 
-def illegal_param(name: str) -> tuple[int, str]:
-    """参数取值非法：-1100，消息中带参数名。"""
-    return (-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}(\\.[0-9]{{1,20}})?$'.")
+def illegal_param(name: str, legal_range: str = DECIMAL_RANGE) -> tuple[int, str]:
+    """参数含非法字符（不符合 legal_range 正则）：-1100，消息中带参数名与合法取值（与 Binance 原文相同）。"""
+    return (-1100, f"Illegal characters found in parameter '{name}'; legal range is '{legal_range}'.")
+
+
+def invalid_param(name: str) -> tuple[int, str]:
+    """参数格式对、取值不合法（如 limit 超出范围、整数超出 64 位）：-1130，消息中带参数名。"""
+    return (-1130, f"Data sent for parameter '{name}' is not valid.")
 
 
 def filter_failure(name: str) -> tuple[int, str]:

@@ -14,11 +14,11 @@ from tradeterm.sandbox import errors, payloads
 from tradeterm.sandbox.errors import BinanceError
 from tradeterm.sandbox.futures import (FUTURES_TO_INTERNAL, FuturesAccount, FuturesEngine, algo_order_json,
                                        futures_order_json, user_trade_json)
+from tradeterm.sandbox.gateway import api_key_account, json_response, sandbox_of, signed_params
 from tradeterm.sandbox.market import MarketSpec, decimals
-from tradeterm.sandbox.matching import OrderRequest
-from tradeterm.sandbox.rest import (LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, avg_price, book_ticker, bounded_limit,
-                                    depth, integer, json_response, klines, number, ping, required, sandbox_of,
-                                    server_time, signed_params, ticker_24hr, ticker_price, api_key_account)
+from tradeterm.sandbox.order_params import FUTURES_TIME_IN_FORCE, check_futures_limits, parse_futures_order
+from tradeterm.sandbox.params import bounded_limit, integer, required, time_range
+from tradeterm.sandbox.public_rest import LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT, add_public_routes
 
 # 合约上线时间（exchangeInfo 的 onboardDate），UTC 毫秒：2019-09-25
 ONBOARD_TS = 1_569_398_400_000
@@ -26,8 +26,9 @@ ONBOARD_TS = 1_569_398_400_000
 PERPETUAL_DELIVERY_TS = 4_133_404_800_000
 # 维持保证金率（小数）：只用于显示（沙盒不做强平）
 MAINT_MARGIN_RATE = 0.005
-# 合约接受的 timeInForce（GTX = 只做 maker）
-FUTURES_TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
+# 合约的公开端点（/fapi/v1/ 之后的路径；exchangeInfo 是合约自己的，见下）
+FUTURES_PUBLIC_PATHS = ("ping", "time", "klines", "depth", "ticker/24hr", "ticker/price", "ticker/bookTicker",
+                        "avgPrice")
 
 
 def futures_engine(request: web.Request) -> FuturesEngine:
@@ -52,9 +53,10 @@ def contract_info(spec: MarketSpec) -> dict:
         "underlyingType": "COIN", "underlyingSubType": [], "triggerProtect": "0.0500", "liquidationFee": "0.012500",
         "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": payloads.num(spec.price_tick), "maxPrice": "4529764",
-             "tickSize": payloads.num(spec.price_tick)},
-            {"filterType": "LOT_SIZE", "minQty": payloads.num(spec.min_amount), "maxQty": "1000",
+            {"filterType": "PRICE_FILTER", "minPrice": payloads.num(spec.price_tick),
+             "maxPrice": payloads.num(payloads.FUTURES_MAX_PRICE), "tickSize": payloads.num(spec.price_tick)},
+            {"filterType": "LOT_SIZE", "minQty": payloads.num(spec.min_amount),
+             "maxQty": payloads.num(payloads.max_quantity(spec, payloads.FUTURES_MAX_QTY)),
              "stepSize": payloads.num(spec.amount_step)},
             {"filterType": "MARKET_LOT_SIZE", "minQty": payloads.num(spec.min_amount), "maxQty": "120",
              "stepSize": payloads.num(spec.amount_step)},
@@ -189,42 +191,12 @@ async def margin_type(request: web.Request) -> web.Response:
     raise BinanceError((-4047, "Margin type cannot be changed if there exists open orders."))
 
 
-def parse_futures_order(params: dict, conditional: bool) -> OrderRequest:
-    """解析合约下单参数（普通单或条件单）：类型映射到内部类型，检查必填参数。"""
-    side = required(params, "side").upper()
-    if side not in ("BUY", "SELL"):
-        raise BinanceError(errors.BAD_SIDE)
-    kind = required(params, "type").upper()
-    if kind not in FUTURES_TO_INTERNAL or (kind in ("MARKET", "LIMIT")) == conditional:
-        raise BinanceError(errors.BAD_ORDER_TYPE)
-    internal = FUTURES_TO_INTERNAL[kind]
-    needs_price = kind in ("LIMIT", "STOP", "TAKE_PROFIT")
-    amount = number(params, "quantity")
-    if amount <= 0:
-        raise BinanceError((-4003, "Quantity less than or equal to zero."))
-    price = number(params, "price") if needs_price else 0.0
-    if needs_price and price <= 0:
-        raise BinanceError(errors.missing_param("price"))
-    stop_price = number(params, "triggerPrice") if conditional else 0.0
-    if conditional and stop_price <= 0:
-        raise BinanceError(errors.missing_param("triggerPrice"))
-    time_in_force = (params.get("timeInForce") or "GTC").upper()
-    if time_in_force not in FUTURES_TIME_IN_FORCE:
-        raise BinanceError(errors.BAD_TIME_IN_FORCE)
-    if time_in_force == "GTX" and internal == "LIMIT":
-        internal, time_in_force = "LIMIT_MAKER", "GTC"
-    client_id = (params.get("clientAlgoId") if conditional else params.get("newClientOrderId")) \
-        or f"sandbox{secrets.token_hex(8)}"
-    reduce_only = str(params.get("reduceOnly", "false")).lower() == "true"
-    return OrderRequest(required(params, "symbol"), side, internal, amount, price, stop_price, 0.0, time_in_force,
-                        client_id, reduce_only)
-
-
 async def new_order(request: web.Request) -> web.Response:
     """POST /fapi/v1/order：普通合约单（MARKET/LIMIT）。"""
     sandbox = sandbox_of(request)
     account, params = await futures_account(request)
     order_request = parse_futures_order(params, conditional=False)
+    check_futures_limits(order_request, sandbox.futures.market(order_request.market_id).spec)
     rejection = sandbox.faults.take_order_rejection()
     if rejection is not None:
         raise BinanceError(rejection)
@@ -239,6 +211,7 @@ async def new_algo_order(request: web.Request) -> web.Response:
     if (params.get("algoType") or "").upper() != "CONDITIONAL":
         raise BinanceError(errors.missing_param("algoType"))
     order_request = parse_futures_order(params, conditional=True)
+    check_futures_limits(order_request, sandbox.futures.market(order_request.market_id).spec)
     rejection = sandbox.faults.take_order_rejection()
     if rejection is not None:
         raise BinanceError(rejection)
@@ -344,7 +317,7 @@ async def user_trades(request: web.Request) -> web.Response:
     engine = futures_engine(request)
     account, params = await futures_account(request)
     market_id = engine.market(required(params, "symbol")).spec.market_id
-    start, end = integer(params, "startTime"), integer(params, "endTime")
+    start, end = time_range(params)
     limit = bounded_limit(params, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT)
     rows = [t for t in account.trades if t.market_id == market_id and (start is None or t.ts >= start)
             and (end is None or t.ts <= end)]
@@ -370,10 +343,7 @@ async def listen_key(request: web.Request) -> web.Response:
 def add_futures_routes(app: web.Application) -> None:
     """把全部合约端点注册到 app。"""
     get, post, delete, put = app.router.add_get, app.router.add_post, app.router.add_delete, app.router.add_put
-    for path, handler in (("ping", ping), ("time", server_time), ("klines", klines), ("depth", depth),
-                          ("ticker/24hr", ticker_24hr), ("ticker/price", ticker_price),
-                          ("ticker/bookTicker", book_ticker), ("avgPrice", avg_price)):
-        get(f"/fapi/v1/{path}", handler)
+    add_public_routes(app, "/fapi/v1", FUTURES_PUBLIC_PATHS)
     get("/fapi/v1/exchangeInfo", exchange_info)
     get("/fapi/v1/premiumIndex", premium_index)
     for version in ("v2", "v3"):

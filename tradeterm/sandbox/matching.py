@@ -32,6 +32,8 @@ STOP_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT")
 TAKE_PROFIT_TYPES = ("TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 # 判断“是否在网格上”时容忍的浮点误差（步长的倍数）
 GRID_TOLERANCE = 1e-6
+# 网格上能精确表示的最大格数（2**53：再大的浮点数已不能区分相邻两格，取整也会溢出 64 位整数）
+MAX_GRID_UNITS = 2.0**53
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ class OrderRequest:
 def on_grid(value: float, step: float, rounded: float) -> bool:
     """value 是否恰好在步长网格上：与共享规则取整后的值 rounded 相差不到步长的百万分之一。"""
     return abs(value - rounded) <= step * GRID_TOLERANCE
+
+
+def fits_grid(value: float, step: float) -> bool:
+    """value 是否是能放上步长网格的有限非负数：不是 NaN/inf，且不超过 MAX_GRID_UNITS 格（否则取整会溢出）。"""
+    return math.isfinite(value) and value >= 0 and (step <= 0 or value / step < MAX_GRID_UNITS)
 
 
 class MatchingEngine:
@@ -106,6 +113,8 @@ class MatchingEngine:
         if request.type == "MARKET" and request.quote_amount > 0:
             # 按金额下的市价单：买入按可负担数量（含手续费）取整，卖出按金额折算数量
             price = market_fill_price(last, side, self.config.slippage_bps)
+            if not fits_grid(request.quote_amount / price, spec.amount_step):
+                raise BinanceError(errors.filter_failure("LOT_SIZE"))
             amount = (affordable_amount(request.quote_amount, price, self.config.taker_fee, spec.amount_step)
                       if side > 0 else round_amount(request.quote_amount / price, spec.amount_step))
         self._check_filters(market, request, amount, last)
@@ -127,13 +136,18 @@ class MatchingEngine:
         return order
 
     def _check_filters(self, market: SymbolMarket, request: OrderRequest, amount: float, last: float) -> None:
-        """Binance 的过滤器：价格与触发价在价格网格上（PRICE_FILTER），数量在步长网格上且不小于最小值
-        （LOT_SIZE），名义金额不低于最小值（NOTIONAL）。违反时抛 -1013。"""
+        """Binance 的过滤器：限价（带限价的类型）与触发价（条件单）不低于一个价格步长（minPrice）且在价格网格上
+        （PRICE_FILTER），数量为正、在步长网格上且不小于最小值（LOT_SIZE），名义金额不低于最小值（NOTIONAL）。
+        违反时抛 -1013。价格为 0、负数、NaN、inf 或大到无法取整时同样拒绝（不会带着 0 价挂单、一分钱不冻结）。"""
         spec = market.spec
-        for price in (request.price, request.stop_price):
-            if price and not on_grid(price, spec.price_tick, round_price(price, spec.price_tick)):
+        prices = ([request.price] if request.type in payloads.PRICED_TYPES else []) \
+            + ([request.stop_price] if request.type in payloads.CONDITIONAL_TYPES else [])
+        for price in prices:
+            if not (fits_grid(price, spec.price_tick) and price >= spec.price_tick * (1 - GRID_TOLERANCE)
+                    and on_grid(price, spec.price_tick, round_price(price, spec.price_tick))):
                 raise BinanceError(errors.filter_failure("PRICE_FILTER"))
-        if not on_grid(amount, spec.amount_step, round_amount(amount, spec.amount_step)):
+        if not (fits_grid(amount, spec.amount_step)
+                and on_grid(amount, spec.amount_step, round_amount(amount, spec.amount_step))):
             raise BinanceError(errors.filter_failure("LOT_SIZE"))
         reference = request.price or request.stop_price or last
         min_notional = 0.0 if request.reduce_only else spec.min_notional
@@ -170,8 +184,11 @@ class MatchingEngine:
             asset, needed = spec.quote, reference * order.amount * (1 + self.config.taker_fee)
         else:
             asset, needed = spec.base, order.amount
-        if account.balance(asset)[0] + 1e-12 < needed:
+        free = account.balance(asset)[0]
+        if free + 1e-12 < needed:
             raise BinanceError(errors.INSUFFICIENT_BALANCE)
+        # 差额在浮点误差之内时只冻结全部可用余额，可用余额不会变成 -1e-13 这样的负数
+        needed = min(needed, free)
         account.lock(asset, needed)
         order.locked_asset, order.locked = asset, needed
 

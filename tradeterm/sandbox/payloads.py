@@ -12,6 +12,26 @@ from tradeterm.sandbox.market import MarketSpec, decimals
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
 # 条件单（触发前不在订单簿上）
 CONDITIONAL_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+# 带限价的订单类型（必须给出 price，且 price 受 PRICE_FILTER 约束）
+PRICED_TYPES = ("LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT")
+
+# 现货 PRICE_FILTER 的最大价格（maxPrice），计价货币
+SPOT_MAX_PRICE = 1_000_000.0
+# 现货 LOT_SIZE 的最大数量（maxQty；数量步长小于 1 的币），基础货币
+SPOT_MAX_QTY = 9_000.0
+# 现货 NOTIONAL 的最大名义金额（maxNotional；applyMaxToMarket=false：只约束非市价单），计价货币
+SPOT_MAX_NOTIONAL = 9_000_000.0
+# 合约 PRICE_FILTER 的最大价格（maxPrice），计价货币
+FUTURES_MAX_PRICE = 4_529_764.0
+# 合约 LOT_SIZE 的最大数量（maxQty；数量步长小于 1 的币），基础货币
+FUTURES_MAX_QTY = 1_000.0
+# 数量步长为整数的低价币（如 DOGE）最大数量放大的倍数：按币数计的上限对它们太小（Binance 同样按币种放大）
+WHOLE_UNIT_QTY_FACTOR = 1_000
+
+
+def max_quantity(spec: MarketSpec, base_max: float) -> float:
+    """LOT_SIZE 的最大数量（基础货币）：base_max（SPOT_MAX_QTY 或 FUTURES_MAX_QTY），低价币乘 WHOLE_UNIT_QTY_FACTOR。"""
+    return base_max * WHOLE_UNIT_QTY_FACTOR if spec.amount_step >= 1 else base_max
 
 
 def num(value: float) -> str:
@@ -28,14 +48,14 @@ def symbol_info(spec: MarketSpec) -> dict:
         "otoAllowed": False, "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": False,
         "cancelReplaceAllowed": False, "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": num(spec.price_tick), "maxPrice": "1000000.00000000",
+            {"filterType": "PRICE_FILTER", "minPrice": num(spec.price_tick), "maxPrice": num(SPOT_MAX_PRICE),
              "tickSize": num(spec.price_tick)},
-            {"filterType": "LOT_SIZE", "minQty": num(spec.min_amount), "maxQty": "9000.00000000",
+            {"filterType": "LOT_SIZE", "minQty": num(spec.min_amount), "maxQty": num(max_quantity(spec, SPOT_MAX_QTY)),
              "stepSize": num(spec.amount_step)},
             {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000",
              "stepSize": "0.00000000"},
             {"filterType": "NOTIONAL", "minNotional": num(spec.min_notional), "applyMinToMarket": True,
-             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+             "maxNotional": num(SPOT_MAX_NOTIONAL), "applyMaxToMarket": False, "avgPriceMins": 5},
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ],

@@ -37,7 +37,8 @@ from tradeterm.sandbox.futures import FuturesAccount, FuturesEngine
 from tradeterm.sandbox.futures_rest import add_futures_routes
 from tradeterm.sandbox.market import SymbolMarket
 from tradeterm.sandbox.matching import MatchingEngine, TradingConfig
-from tradeterm.sandbox.rest import SANDBOX_KEY, add_routes, binance_middleware, sandbox_of
+from tradeterm.sandbox.gateway import SANDBOX_KEY, binance_middleware, sandbox_of
+from tradeterm.sandbox.rest import add_routes
 from tradeterm.sandbox.defaults import (DEFAULT_API_KEY, DEFAULT_HISTORY_BARS, DEFAULT_HOST, DEFAULT_SECRET,
                                         DEFAULT_SYMBOLS, DEFAULT_TICK_S)
 from tradeterm.sandbox.sources import anchor_mismatch, load_markets

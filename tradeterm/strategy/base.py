@@ -32,6 +32,8 @@ SIGNAL_ACTIONS: dict[str, tuple[Side, SignalIntent]] = {
 }
 # 只在合约市场有效的信号列
 SHORT_COLUMNS = frozenset({"exit_short", "enter_short"})
+# 窗口类参数（均线、通道、z 分数的周期）的上限，K 线根数：更长的窗口没有意义，且会让行情缓存的时间跨度溢出
+MAX_WINDOW = 100_000
 
 
 class Strategy(ABC):
@@ -39,6 +41,9 @@ class Strategy(ABC):
 
     # 参数默认值：名称 -> 默认值；类型由默认值推断（int/float/bool/str），配置里的未知参数会被拒绝
     params: ClassVar[dict[str, Any]] = {}
+    # 数值参数的取值区间：名称 -> (最小值, 最大值)，闭区间，None 表示该侧不设界；配置、--param 与控制套接字的
+    # set_params 都按它检查（见 strategy.loader.param_problems）。参数之间的约束（如 fast < slow）写在 validate_params
+    param_ranges: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
 
     def __init__(
         self,

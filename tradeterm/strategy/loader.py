@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 import zlib
 from dataclasses import dataclass, field
@@ -19,12 +20,14 @@ from typing import Any
 from tradeterm.errors import StrategyError
 from tradeterm.models import MarketType
 from tradeterm.strategy.base import Strategy
-from tradeterm.strategy.params import closest, merge_params
+from tradeterm.strategy.params import closest, merge_params, range_problem
 
 # 仓库自带的插件目录（与 tradeterm/ 包同级的 strategies/）
 BUILTIN_STRATEGY_DIR = Path(__file__).resolve().parents[2] / "strategies"
 # 动态导入插件文件时使用的模块名前缀，避免与已安装的包重名
 PLUGIN_MODULE_PREFIX = "tradeterm_plugins"
+# 外部策略类的写法：点分的模块名（每段是 Python 标识符）、冒号、类名
+DOTTED_SPEC = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -94,12 +97,18 @@ def discover(extra_dirs: list[Path] | None = None) -> PluginCatalog:
 
 
 def _load_dotted(spec: str) -> type[Strategy]:
-    """加载 `package.module:Class` 形式的外部策略类。"""
+    """加载 `package.module:Class` 形式的外部策略类；写法不对、模块导入失败（含模块代码自己抛的任何异常）都是 StrategyError。"""
+    if not DOTTED_SPEC.fullmatch(spec):
+        raise StrategyError(f"strategy class {spec!r}: expected 'package.module:Class' (a dotted module name, a colon "
+                            f"and a class name, e.g. mypackage.strategies:MyStrategy) or a class name from strategies/")
     module_name, _, class_name = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise StrategyError(f"strategy class '{spec}': cannot import module '{module_name}' ({exc})") from None
+    except Exception as exc:  # 模块代码本身出错：只影响这个策略
+        raise StrategyError(f"strategy class '{spec}': importing module '{module_name}' failed "
+                            f"({type(exc).__name__}: {exc})") from None
     cls = getattr(module, class_name, None)
     if not (inspect.isclass(cls) and issubclass(cls, Strategy)):
         raise StrategyError(f"strategy class '{spec}': '{class_name}' is not a Strategy subclass in {module_name}")
@@ -144,8 +153,24 @@ def build_strategy(
 
 
 def param_problems(cls: type[Strategy], params: dict[str, Any] | None) -> list[str]:
-    """参数的全部问题：未知名称、类型不符，以及类自己的约束（validate_params）。"""
+    """参数的全部问题：未知名称、类型不符、非有限的数，超出类声明的区间（param_ranges），以及类自己的约束
+    （validate_params，只在前面都没问题时调用，它可以假定类型与区间都对）。配置、--param 与 set_params 共用。"""
+    if params is not None and not isinstance(params, dict):
+        return [f"params must be a mapping of name: value, got {type(params).__name__}"]
     merged, problems = merge_params(cls.__name__, cls.params, params or {})
-    if not problems:
-        problems = list(cls.validate_params(merged))
-    return problems
+    if problems:
+        return problems
+    for key, bounds in cls.param_ranges.items():
+        if key not in merged:
+            problems.append(f"{cls.__name__}.param_ranges names '{key}', which is not one of its params "
+                            f"({', '.join(sorted(cls.params)) or 'none'}); fix the plugin")
+        elif isinstance(merged[key], (int, float)) and not isinstance(merged[key], bool):
+            problem = range_problem(key, merged[key], bounds)
+            if problem:
+                problems.append(problem)
+    if problems:
+        return problems
+    try:
+        return list(cls.validate_params(merged))
+    except Exception as exc:  # 插件的校验代码出错：当作参数问题报告，而不是 traceback
+        return [f"{cls.__name__}.validate_params failed ({type(exc).__name__}: {exc}); fix the plugin"]

@@ -1,0 +1,93 @@
+"""界面测试共用的小工具：终端大小、“一边让界面运行一边等条件”、快照前让画面就绪并冻住会动的东西。
+
+等待都是等条件：超时只是防挂死的上限（GUARD_S，足够宽，繁忙的机器上也不会误报），不是对速度的断言。
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual.widgets import Input
+
+from tests.tui.frozen import frozen_events
+from tradeterm.tui.model import describe_event
+
+# 测试终端的大小（列, 行）：控制台要在 100x30 上可用
+SIZE = (100, 30)
+# 等条件的防挂死上限，秒：只在真的卡住时触发
+GUARD_S = 120.0
+# 等条件时每次让界面运行的时长，秒
+STEP_S = 0.05
+# step_until 最多拨动的 K 线根数（防止条件永远不成立时无限拨下去）
+MAX_BARS = 200
+
+
+async def until(pilot, predicate, timeout: float = GUARD_S, what: str = "condition") -> None:
+    """一边让界面运行一边等 predicate() 为真；timeout 是防挂死上限（秒，不小于 GUARD_S），超过则失败。"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max(timeout, GUARD_S)
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(STEP_S)
+
+
+async def nudge_until(pilot, sandbox, predicate, what: str) -> None:
+    """一边让界面运行，一边把停住的沙盒时钟每次拨动 1 毫秒（让沙盒在下一个节拍推送行情），直到 predicate() 为真。
+
+    为什么要拨：沙盒只在时钟走动的节拍里推送；引擎要看到下一条推送才确认一根 K 线已收盘。1 毫秒一拨，行情几乎不动。"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + GUARD_S
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        sandbox.clock.advance(1)
+        await pilot.pause(STEP_S)
+
+
+async def step_until(pilot, sandbox, engine, predicate, what: str = "condition") -> None:
+    """拨动停住的沙盒时钟（frozen_sandbox），一次一根 K 线，每次都等引擎把这根处理完（收盘、下单、回报都已应用），
+    直到 predicate() 为真。最多拨 MAX_BARS 根，仍不成立则失败。
+
+    先等引擎的每条 K 线订阅都收到过推送（订阅连上之后的第一次推送只报正在走的那根），再一根一根地拨。"""
+    statuses = list(engine.feeds.status.values())
+    before = [s.last_update_ms for s in statuses]
+    await nudge_until(pilot, sandbox, lambda: all(s.last_update_ms > seen for s, seen in zip(statuses, before)),
+                      "every bar feed to receive a push")
+    for _ in range(MAX_BARS):
+        if predicate():
+            return
+        sandbox.clock.advance(min(s.step_ms for s in statuses))
+        now = sandbox.clock.now()
+        await nudge_until(pilot, sandbox, lambda: all(s.last_bar_ts >= now // s.step_ms * s.step_ms - s.step_ms
+                                                      for s in statuses), f"the engine to close the bar before {now}")
+    if not predicate():
+        raise AssertionError(f"{what} did not happen within {MAX_BARS} bars")
+
+
+def steady_cursors(app) -> None:
+    """让当前屏幕上每个输入框的光标常亮、不闪（闪烁由 0.5 秒的定时器翻转，快照时它是亮是灭取决于机器快慢）。"""
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+
+
+async def settled(pilot) -> None:
+    """等固定事件与快照都进了界面（FrozenClient 保证先事件后快照）、日志窗格写完、图表按全部数据重画过一次，
+    光标常亮：画面从此不再变化。条件不满足时失败，而不是照样拍下一张半成品。"""
+    app = pilot.app
+    events = frozen_events()
+    logged = sum(describe_event(event) is not None for event in events)
+    main = app.main_screen
+
+    def ready() -> bool:
+        """事件都已归并、快照已到、实例与报价表都有行、日志窗格的行都写上了。"""
+        return (app.model.events_seen >= len(events) and app.model.snapshot is not None
+                and main.query_one("#instances").row_count > 0 and main.query_one("#quotes").row_count > 0
+                and len(main.query_one("#log").lines) >= logged)
+
+    await until(pilot, ready, what="the frozen events and snapshot on screen")
+    # 数据都到了之后再要求重画一次图表，等图表定时器把它画完（选中的实例此刻已在表里）
+    app.model.charts_dirty = True
+    await until(pilot, lambda: not app.model.charts_dirty, what="the charts redrawn with every event")
+    steady_cursors(app)
+    await pilot.pause()
