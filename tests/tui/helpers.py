@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.cells import cell_len
 from textual.widgets import Input
 
 from tests.tui.frozen import frozen_events
 from tradeterm.tui.model import describe_event
+from tradeterm.tui.widgets.tables import KeyedTable
 
 # 测试终端的大小（列, 行）：控制台要在 100x30 上可用
 SIZE = (100, 30)
@@ -71,6 +73,16 @@ def steady_cursors(app) -> None:
         field.cursor_blink = False
 
 
+def columns_measured(table: KeyedTable) -> bool:
+    """表里每个自动宽度的列都已按现有的格子量过宽度（DataTable 在空闲时才量新行；量之前拍下的列宽只有表头那么宽）。"""
+    for key, _, width in table.COLUMNS:
+        if width is None:
+            widest = max((cell_len(str(cell)) for cell in table.get_column(key)), default=0)
+            if table.columns[key].content_width < widest:
+                return False
+    return True
+
+
 async def settled(pilot) -> None:
     """等固定事件与快照都进了界面（FrozenClient 保证先事件后快照）、日志窗格写完、图表按全部数据重画过一次，
     光标常亮：画面从此不再变化。条件不满足时失败，而不是照样拍下一张半成品。"""
@@ -80,10 +92,12 @@ async def settled(pilot) -> None:
     main = app.main_screen
 
     def ready() -> bool:
-        """事件都已归并、快照已到、实例与报价表都有行、日志窗格的行都写上了。"""
-        return (app.model.events_seen >= len(events) and app.model.snapshot is not None
-                and main.query_one("#instances").row_count > 0 and main.query_one("#quotes").row_count > 0
-                and len(main.query_one("#log").lines) >= logged)
+        """事件都已归并、快照已到、四张表都有行且自动列宽已量过、日志窗格的行都写上了。"""
+        tables = list(main.query(KeyedTable))  # 报价、实例、持仓、挂单（主屏还没挂载完时不全）
+        logs = list(main.query("#log"))
+        return (app.model.events_seen >= len(events) and app.model.snapshot is not None and len(tables) == 4
+                and all(table.row_count > 0 and columns_measured(table) for table in tables)
+                and len(logs) == 1 and len(logs[0].lines) >= logged)
 
     await until(pilot, ready, what="the frozen events and snapshot on screen")
     # 数据都到了之后再要求重画一次图表，等图表定时器把它画完（选中的实例此刻已在表里）
