@@ -32,6 +32,15 @@ def fills_of(journal_path, instance: str) -> int:
         conn.close()
 
 
+def bars_of(journal_path, symbol: str) -> int:
+    """日志库里某个交易对记下的 K 线根数（独立的只读连接）。"""
+    conn = sqlite3.connect(journal_path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM bars WHERE symbol = ?", (symbol,)).fetchone()[0]
+    finally:
+        conn.close()
+
+
 async def test_paper_run_on_the_sandbox_has_no_unexplained_difference(start_engine, tmp_path, capsys):
     """Flip 与 MACross 在沙盒上交易约 6 秒，暂停、停止；replay-check 配上了成交，暂停之后回测多出的信号都以暂停解释，退出码 0。"""
     handle = await start_engine([flip(), MA_ETH])
@@ -41,7 +50,10 @@ async def test_paper_run_on_the_sandbox_has_no_unexplained_difference(start_engi
     for name in ("flip_btc", "ma_eth"):
         await handle.engine.command("pause", instance=name)
     await wait_for(lambda: not handle.engine.orders.open_orders(), 10, "no open orders")
-    await asyncio.sleep(1.0)  # 暂停期间还有 K 线：回测在那里的信号要以“暂停”解释
+    # 暂停期间还要有 K 线（回测在那里的信号要以“暂停”解释）：等两个交易对各再记下 3 根，而不是睡固定的时间
+    paused_at = {symbol: bars_of(journal, symbol) for symbol in ("BTC/USDT", "ETH/USDT")}
+    await wait_for(lambda: all(bars_of(journal, s) >= n + 3 for s, n in paused_at.items()), 60,
+                   "three more bars of each symbol while paused")
     await close(handle)
     out = tmp_path / "replay.json"
     code = await asyncio.to_thread(main, ["replay-check", "--config", str(tmp_path / "config.yml"),
@@ -56,12 +68,16 @@ async def test_paper_run_on_the_sandbox_has_no_unexplained_difference(start_engi
     totals = report["totals"]
     assert totals["unexplained"] == 0 and totals["matched"] >= 8, printed
     assert {r["instance"] for r in report["rows"] if r["outcome"] == "matched"} == {"flip_btc", "ma_eth"}
-    # 每笔实盘成交都配上了回测（没有 extra），回测多出的只可能是暂停之后的
-    assert totals["extra"] == 0, printed
+    # 实盘多出的成交（extra）只可能有解释：暂停只挡开仓，Flip 的平仓照常发生，若它落在运行的最后一根上，
+    # 回测没有下一根可以成交（负载重时 K 线到得慢，这种情况才出现）
+    extra = [r for r in report["rows"] if r["outcome"] == "extra"]
+    assert all(r["status"] == "explained" for r in extra), printed
     # 回测多出的都有原因：暂停之后的以“暂停”解释；负载很重时还可能是“上一张单还在途”（实盘当时不开仓）
     missed = [r for r in report["rows"] if r["outcome"] == "missed"]
     assert all(r["status"] == "explained" for r in missed), printed
-    assert any("paused" in note for r in missed for note in r["notes"]), printed
+    # 暂停之后的 K 线上回测还有信号：以“暂停”解释；机器很忙时那几根也可能是经 REST 补来的（“feed gap”，引擎本就
+    # 不在补来的 K 线上交易），两种解释都对，但总得有一种出现
+    assert any("paused" in note or "feed gap" in note for r in missed for note in r["notes"]), printed
 
 
 async def write_journal(path, reason: str) -> None:

@@ -20,6 +20,8 @@ from tradeterm.sandbox.server import SandboxExchange
 PLUGINS = Path(__file__).parent / "plugins"
 # 测试沙盒的回放倍速：1 分钟 K 线每 0.1 秒一根
 TEST_SPEED = 600
+# wait_for 的防挂死上限至少这么长，秒（见 wait_for）
+WAIT_GUARD_S = 60.0
 
 
 def engine_config(tmp_path: Path, sandbox_url: str, instances: list[dict[str, Any]], **extra: Any):
@@ -39,11 +41,15 @@ def flip(name: str = "flip_btc", symbol: str = "BTC/USDT", period: int = 4) -> d
 
 
 async def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    """轮询直到 predicate() 为真；超时则测试失败。"""
-    deadline = time.monotonic() + timeout
+    """轮询直到 predicate() 为真；超时则测试失败。
+
+    超时只是防挂死的上限，不是对速度的断言：实际上限取 timeout 与 WAIT_GUARD_S 中较大的一个，机器再忙（负载 15 时
+    一切都慢好几倍）也不会把“还没等到”误报成失败；真的卡住时照样失败。"""
+    limit = max(timeout, WAIT_GUARD_S)
+    deadline = time.monotonic() + limit
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {limit:g}s waiting for {what}")
         await asyncio.sleep(0.05)
 
 
@@ -51,6 +57,19 @@ async def wait_for(predicate, timeout: float = 10.0, what: str = "condition") ->
 async def sandbox():
     """进程内沙盒（真实 HTTP/websocket，随机端口），快速回放。"""
     async with SandboxExchange(port=0, speed=TEST_SPEED, tick_s=0.05) as exchange:
+        yield exchange
+
+
+@pytest.fixture
+async def frozen_sandbox():
+    """进程内沙盒，模拟时钟停住：行情只在测试拨动（sandbox.clock.advance）时才走（界面测试用 tests/tui/helpers.py 的
+    step_until 一根一根地拨）。
+
+    为什么：时钟按墙上时间 600 倍速走时，机器一忙，同一进程里的引擎（与界面）就跟不上每 0.1 秒一根的 K 线，行情订阅被判为
+    陈旧（风控随之拒绝下单），或者机器人在测试的空档里自己交易了。时钟停住之后，测试的结果只取决于测试做了什么。
+    要让某个测试的引擎连它：在测试模块里定义 `sandbox` 夹具返回它（start_engine、exchange_view 按名字用 sandbox）。"""
+    async with SandboxExchange(port=0, speed=TEST_SPEED, tick_s=0.05) as exchange:
+        exchange.clock.freeze()
         yield exchange
 
 
