@@ -104,4 +104,8 @@ async def settled(pilot) -> None:
     app.model.charts_dirty = True
     await until(pilot, lambda: not app.model.charts_dirty, what="the charts redrawn with every event")
     steady_cursors(app)
+    # 图表重画期间表格也可能刷新了格子（列宽要在空闲时重新量）：拍照前再确认一次列宽都量过，并让画面重画两轮
+    await until(pilot, lambda: all(columns_measured(table) for table in main.query(KeyedTable)),
+                what="every auto-width column measured again")
+    await pilot.pause()
     await pilot.pause()
