@@ -23,22 +23,23 @@ MA_ETH = {"name": "ma_eth", "symbol": "ETH/USDT", "interval": "1m", "class": "MA
           "params": {"fast": 2, "slow": 5}}
 
 
-def fills_of(journal_path, instance: str) -> int:
-    """日志库里某个实例的成交笔数（独立的只读连接）。"""
+def count_rows(journal_path, table: str, column: str, value: str) -> int:
+    """日志库里 table 表中 column = value 的行数（独立的只读连接）。"""
     conn = sqlite3.connect(journal_path)
     try:
-        return conn.execute("SELECT COUNT(*) FROM fills WHERE instance = ?", (instance,)).fetchone()[0]
+        return conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?", (value,)).fetchone()[0]
     finally:
         conn.close()
+
+
+def fills_of(journal_path, instance: str) -> int:
+    """日志库里某个实例的成交笔数。"""
+    return count_rows(journal_path, "fills", "instance", instance)
 
 
 def bars_of(journal_path, symbol: str) -> int:
-    """日志库里某个交易对记下的 K 线根数（独立的只读连接）。"""
-    conn = sqlite3.connect(journal_path)
-    try:
-        return conn.execute("SELECT COUNT(*) FROM bars WHERE symbol = ?", (symbol,)).fetchone()[0]
-    finally:
-        conn.close()
+    """日志库里某个交易对记下的 K 线根数。"""
+    return count_rows(journal_path, "bars", "symbol", symbol)
 
 
 async def test_paper_run_on_the_sandbox_has_no_unexplained_difference(start_engine, tmp_path, capsys):
