@@ -53,6 +53,20 @@ async def wait_for(predicate, timeout: float = 10.0, what: str = "condition") ->
         await asyncio.sleep(0.05)
 
 
+async def nudge_until(sandbox, predicate, what: str = "condition", *, pause=asyncio.sleep,
+                      guard_s: float = WAIT_GUARD_S, step_s: float = 0.05) -> None:
+    """把停住的沙盒时钟（frozen_sandbox）每次拨动 1 毫秒（让沙盒在下一个节拍推送行情）、再让出 step_s 秒（pause，界面测试
+    传 pilot.pause），直到 predicate() 为真；guard_s 秒仍不成立则失败（防挂死的上限，不是对速度的断言）。
+
+    为什么要拨：沙盒只在时钟走动的节拍里推送；引擎要看到下一条推送才确认一根 K 线已收盘。1 毫秒一拨，行情几乎不动。"""
+    deadline = time.monotonic() + guard_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {guard_s:g}s waiting for {what}")
+        sandbox.clock.advance(1)
+        await pause(step_s)
+
+
 @pytest.fixture
 async def sandbox():
     """进程内沙盒（真实 HTTP/websocket，随机端口），快速回放。"""

@@ -10,6 +10,7 @@ import asyncio
 from rich.cells import cell_len
 from textual.widgets import Input
 
+from tests.engine.conftest import nudge_until as nudge_engine
 from tests.tui.frozen import frozen_events
 from tradeterm.tui.model import describe_event
 from tradeterm.tui.widgets.tables import KeyedTable
@@ -35,16 +36,9 @@ async def until(pilot, predicate, timeout: float = GUARD_S, what: str = "conditi
 
 
 async def nudge_until(pilot, sandbox, predicate, what: str) -> None:
-    """一边让界面运行，一边把停住的沙盒时钟每次拨动 1 毫秒（让沙盒在下一个节拍推送行情），直到 predicate() 为真。
-
-    为什么要拨：沙盒只在时钟走动的节拍里推送；引擎要看到下一条推送才确认一根 K 线已收盘。1 毫秒一拨，行情几乎不动。"""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + GUARD_S
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        sandbox.clock.advance(1)
-        await pilot.pause(STEP_S)
+    """一边让界面运行，一边拨动停住的沙盒时钟（tests/engine/conftest.py 的 nudge_until，用 pilot.pause 让界面运行），
+    直到 predicate() 为真。"""
+    await nudge_engine(sandbox, predicate, what, pause=pilot.pause, guard_s=GUARD_S, step_s=STEP_S)
 
 
 async def step_until(pilot, sandbox, engine, predicate, what: str = "condition") -> None:

@@ -106,17 +106,17 @@ class Executor:
         """下单（先写日志库）；交易所拒绝时记拒绝事件。重试用尽仍不知道结果时订单保持 new，交给轮询去查清。"""
         instance = bot.name if bot is not None else (order.instance or "")
         self._start_flight(order)
+        # 下单的往返放在自己的任务里并用 shield 等它：调用方（行情任务）被取消时——引擎正在停止——这张单照样
+        # 走完“发出 -> 回音 -> 记账”，不会发出去了却没有记下成交；它落地时才移出在途集合（stop 等的就是这个）
+        sending = asyncio.ensure_future(self.engine.orders.submit(order))
+        sending.add_done_callback(lambda task, cid=order.client_order_id: self._land(cid, task))
         try:
-            await self.engine.orders.submit(order)
+            await asyncio.shield(sending)
         except ccxt.NetworkError as exc:
             await self.engine.record(EventKind.ERROR, instance=instance,
                                      error=f"order {order.client_order_id} outcome unknown after retries "
                                            f"({type(exc).__name__}); the poller will look it up")
             return order
-        finally:
-            self.in_flight.discard(order.client_order_id)
-            if not self.in_flight:
-                self.idle.set()
         if order.status is OrderStatus.REJECTED:
             await self.reject(instance, "exchange", order.reason)
         return order
@@ -125,6 +125,17 @@ class Executor:
         """记下一张在途订单（重复调用无害）。"""
         self.in_flight.add(order.client_order_id)
         self.idle.clear()
+
+    def _land(self, client_order_id: str, task: "asyncio.Future[Order]") -> None:
+        """一张在途订单的下单任务结束（成功、被拒、网络错误都算）：移出在途集合，集合空了就置位 idle。
+
+        调用方已被取消时没有人等这个任务：在这里取走它的异常（网络错误留给轮询去查清），免得 asyncio 报
+        “exception was never retrieved”。"""
+        self.in_flight.discard(client_order_id)
+        if not self.in_flight:
+            self.idle.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("order %s send ended with %r", client_order_id, task.exception())
 
     async def reject(self, instance: str, rule: str, reason: str) -> None:
         """记一条拒绝：事件总线 + 日志库。bar_ts 是该实例此刻最后一根已收盘 K 线（交易所时间），
@@ -213,13 +224,10 @@ class Executor:
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
             for order in engine.orders.open_orders():
-                try:
-                    found = await engine.broker.find_order(order)
-                except ccxt.NetworkError:
-                    continue  # 下一轮再查
-                if found is not None:
-                    await engine.orders.apply(order, *found)
-                elif order.status is OrderStatus.NEW and \
+                found = await self.look_up(order)
+                if found is False:
+                    continue  # 网络错误：下一轮再查
+                if found is None and order.status is OrderStatus.NEW and \
                         wall_ms() - order.created_ts > (engine.broker.recv_window_s() + POLL_INTERVAL_S) * 1000:
                     # 发出的请求早已过了 recvWindow 而交易所仍不知道这张单：它不会再被执行了
                     order.status = OrderStatus.REJECTED
@@ -228,6 +236,24 @@ class Executor:
                     engine.on_order(order)
                     await self.reject(order.instance or "", "exchange",
                                       f"order {order.client_order_id} never reached the exchange")
+
+
+    async def look_up(self, order: Order) -> Any:
+        """用 REST 查一张订单并应用结果（状态与成交）。返回交易所的回答（找不到订单时为 None），网络错误时为 False。"""
+        try:
+            found = await self.engine.broker.find_order(order)
+        except ccxt.NetworkError:
+            return False
+        if found is not None:
+            await self.engine.orders.apply(order, *found)
+        return found
+
+    async def settle_open_orders(self) -> int:
+        """引擎停止前的最后一次核对：逐张查询未结束的订单，把推送还没送到的成交记进日志库（例如合约市价单的
+        下单响应是 NEW，成交只在推送里）。返回仍未结束的订单数（挂着的限价单照常留在交易所上）。"""
+        for order in self.engine.orders.open_orders():
+            await self.look_up(order)
+        return len(self.engine.orders.open_orders())
 
 
 def order_dict(order: Order) -> dict[str, Any]:

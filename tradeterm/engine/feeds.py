@@ -213,7 +213,9 @@ class FeedRunner:
             elif intents:
                 sends.append(execution.execute_all(bot, intents, received))
         try:
-            await asyncio.gather(*sends)
+            # shield：引擎停止时行情任务被取消，这根 K 线的订单也要全部发完、记完（要么不备单，备了就发到底），
+            # 不会出现“备好了却没发”或“发出了却没记成交”
+            await asyncio.shield(asyncio.gather(*sends))
         finally:
             # 下单之后再记 K 线，不占“收盘 -> 下单”的延迟；下单出了意外（任务会被重启）这根 K 线也照样记下
             await engine.journal.record_bars(status.symbol, status.timeframe, [row], live=True)

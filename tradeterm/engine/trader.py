@@ -147,12 +147,26 @@ class TraderEngine:
                                             f"instances={len(self.bots)}")
 
     async def stop(self) -> None:
-        """停止后台任务并记下本次运行的结束（持仓与挂单保持不动）。"""
+        """停止后台任务，等正在发出的订单落地、最后核对一次未结束的订单，再记下本次运行的结束（持仓与挂单保持不动）。
+
+        顺序的原因：任务取消时可能正有一张市价单在路上（已发出、还没有回音）。下单本身不随任务取消（见
+        Executor.submit 的 shield），这里等它落地并把成交记进日志库；推送还没送到的成交用 REST 补上。否则
+        优雅退出后日志库会少一笔交易所上真实存在的成交，直到下次启动的对账才补回。交易所不回音时各等一个上限。"""
+        from tradeterm.engine.safety import IN_FLIGHT_WAIT_S, wait_for_orders_in_flight
+
         self.stopped.set()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if not await wait_for_orders_in_flight(self):
+            log.warning("engine stopping with %d order(s) still in flight after %.0f s; the next start reconciles "
+                        "them with the exchange", len(self.execution.in_flight), IN_FLIGHT_WAIT_S)
+        try:
+            await asyncio.wait_for(self.execution.settle_open_orders(), IN_FLIGHT_WAIT_S)
+        except asyncio.TimeoutError:
+            log.warning("engine stopping before every open order was checked with the exchange; the next start "
+                        "reconciles them")
         await self.journal.finish_run(self.equity())
 
     def _spawn(self, what: str, factory) -> None:
