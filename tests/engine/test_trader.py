@@ -103,8 +103,11 @@ async def test_exchange_rejection_is_journaled_and_trading_goes_on(start_engine,
     handle = await start_engine([flip()])
     await wait_for(lambda: journal_rows(handle, "SELECT COUNT(*) FROM orders WHERE status = 'rejected'")[0][0] == 1,
                    15, "a rejected order")
+    # 订单先记为 rejected，拒绝事件在下单协程回来之后才记：等它出现，而不是假定两者同时落库
+    await wait_for(lambda: journal_rows(handle, "SELECT data FROM events WHERE kind = 'rejection'"), 15,
+                   "the rejection event")
     reasons = journal_rows(handle, "SELECT data FROM events WHERE kind = 'rejection'")
-    assert reasons and "InsufficientFunds" in reasons[0][0]
+    assert "InsufficientFunds" in reasons[0][0]
     await wait_for(lambda: fills_count(handle) >= 2, 15, "fills after the rejection")
 
 

@@ -103,3 +103,20 @@ async def settled(pilot) -> None:
                 what="every auto-width column measured again")
     await pilot.pause()
     await pilot.pause()
+
+
+async def manual_order_console(start_engine):
+    """手动下单测试的起点：一个暂停的 Flip 实例（它不会交易，交易所上的成交只能来自手动单）的引擎，和连着它的界面
+    （还没运行）。返回 (engine, app)；测试里用 `async with app.run_test(...)` 运行界面，先等 wait_for_price。"""
+    from tests.engine.conftest import flip
+    from tradeterm.engine.client import InProcessClient
+    from tradeterm.tui.app import TradetermApp
+
+    handle = await start_engine([flip(period=1000)])
+    await handle.engine.command("pause", instance="flip_btc")
+    return handle.engine, TradetermApp(InProcessClient(handle.engine), refresh_s=0.2)
+
+
+async def wait_for_price(pilot, engine) -> None:
+    """等引擎有了 BTC/USDT 的价格、界面有了可下单的交易对。"""
+    await until(pilot, lambda: engine.mark_price("BTC/USDT") > 0 and pilot.app.model.symbols(), what="a price")

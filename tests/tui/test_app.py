@@ -10,7 +10,7 @@ from textual.widgets import Button, DataTable, Input, Select
 
 from tests.engine.conftest import flip
 from tests.tui.frozen import FrozenClient
-from tests.tui.helpers import SIZE, step_until, until
+from tests.tui.helpers import SIZE, manual_order_console, wait_for_price, step_until, until
 from tradeterm.engine.client import InProcessClient
 from tradeterm.tui.app import TradetermApp
 from tradeterm.tui.screens.confirm import ConfirmScreen
@@ -58,13 +58,9 @@ async def test_keys_pause_and_resume_the_selected_instance(start_engine):
 
 async def test_manual_order_goes_through_review_and_confirmation_to_a_sandbox_fill(start_engine, exchange_view):
     """o 打开下单框，按名义金额买 150 USDT 的 BTC；Review 弹出的确认框列出订单与风控结论；确认后沙盒成交。"""
-    handle = await start_engine([flip(period=1000)])
-    engine = handle.engine
-    # 实例暂停：它不会交易（不论测试跑多久、机器多忙），交易所上的成交只能来自手动单
-    await engine.command("pause", instance="flip_btc")
-    app = TradetermApp(InProcessClient(engine), refresh_s=0.2)
+    engine, app = await manual_order_console(start_engine)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: engine.mark_price("BTC/USDT") > 0 and app.model.symbols(), what="a price")
+        await wait_for_price(pilot, engine)
         await pilot.press("o")
         await until(pilot, lambda: isinstance(app.screen, OrderEntryScreen), what="order entry")
         form = app.screen

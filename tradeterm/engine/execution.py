@@ -107,16 +107,24 @@ class Executor:
         instance = bot.name if bot is not None else (order.instance or "")
         self._start_flight(order)
         # 下单的往返放在自己的任务里并用 shield 等它：调用方（行情任务）被取消时——引擎正在停止——这张单照样
-        # 走完“发出 -> 回音 -> 记账”，不会发出去了却没有记下成交；它落地时才移出在途集合（stop 等的就是这个）
+        # 走完“发出 -> 回音 -> 记账”，不会发出去了却没有记下成交；那时它落地（任务结束）才移出在途集合（stop 等的
+        # 就是这个）。没被取消时在这里记完结果之后才移出：轮询不会在“结果不明”的事件记下之前就接手这张单
         sending = asyncio.ensure_future(self.engine.orders.submit(order))
-        sending.add_done_callback(lambda task, cid=order.client_order_id: self._land(cid, task))
+        cancelled = False
         try:
             await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            cancelled = True
+            sending.add_done_callback(lambda task, cid=order.client_order_id: self._land(cid, task))
+            raise
         except ccxt.NetworkError as exc:
             await self.engine.record(EventKind.ERROR, instance=instance,
                                      error=f"order {order.client_order_id} outcome unknown after retries "
                                            f"({type(exc).__name__}); the poller will look it up")
             return order
+        finally:
+            if not cancelled:
+                self._land(order.client_order_id)
         if order.status is OrderStatus.REJECTED:
             await self.reject(instance, "exchange", order.reason)
         return order
@@ -126,16 +134,17 @@ class Executor:
         self.in_flight.add(order.client_order_id)
         self.idle.clear()
 
-    def _land(self, client_order_id: str, task: "asyncio.Future[Order]") -> None:
-        """一张在途订单的下单任务结束（成功、被拒、网络错误都算）：移出在途集合，集合空了就置位 idle。
+    def _land(self, client_order_id: str, task: "asyncio.Future[Order] | None" = None) -> None:
+        """一张在途订单有了结果（成交、被拒、网络错误都算）：移出在途集合，集合空了就置位 idle。
 
-        调用方已被取消时没有人等这个任务：在这里取走它的异常（网络错误留给轮询去查清），免得 asyncio 报
+        task 是调用方已被取消、没有人再等的下单任务：在这里取走它的异常（网络错误留给轮询去查清），免得 asyncio 报
         “exception was never retrieved”。"""
         self.in_flight.discard(client_order_id)
         if not self.in_flight:
             self.idle.set()
-        if not task.cancelled() and task.exception() is not None:
-            log.debug("order %s send ended with %r", client_order_id, task.exception())
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            log.warning("order %s send ended with %r after the engine stopped waiting; the next start reconciles it",
+                        client_order_id, task.exception())
 
     async def reject(self, instance: str, rule: str, reason: str) -> None:
         """记一条拒绝：事件总线 + 日志库。bar_ts 是该实例此刻最后一根已收盘 K 线（交易所时间），
@@ -224,6 +233,8 @@ class Executor:
         while True:
             await asyncio.sleep(POLL_INTERVAL_S)
             for order in engine.orders.open_orders():
+                if order.client_order_id in self.in_flight:
+                    continue  # 下单还在进行（含按客户端订单号查询、重发）：由它给出结果，轮询不抢着下结论
                 found = await self.look_up(order)
                 if found is False:
                     continue  # 网络错误：下一轮再查

@@ -15,6 +15,7 @@ from pathlib import Path
 from functools import partial
 from typing import Any, Callable, Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -27,6 +28,7 @@ from tradeterm.errors import UserError
 from tradeterm.tui.model import ConsoleModel
 from tradeterm.tui.screens.backtest import BacktestScreen
 from tradeterm.tui.screens.confirm import ConfirmScreen
+from tradeterm.tui.screens.form import FormScreen
 from tradeterm.tui.screens.help import HelpScreen
 from tradeterm.tui.screens.main import MainScreen
 from tradeterm.tui.widgets.banner import BannerInfo
@@ -121,6 +123,8 @@ class TradetermApp(App):
         self._poll_again = False
         # 回测屏读写的日志库路径
         self.journal_path = Path(journal_path) if journal_path else DEFAULT_JOURNAL
+        # 表单就绪之前到达的按键与粘贴（按到达顺序；见 tradeterm/tui/screens/form.py）
+        self._held_input: deque[events.Event] = deque()
 
     # ---- 生命周期 ----------------------------------------------------------------------------------
 
@@ -151,6 +155,28 @@ class TradetermApp(App):
     def _live(self) -> bool:
         """主屏还在（退出过程中的定时器与 worker 不再碰界面）。"""
         return self._main.is_attached and not self._exit
+
+    # ---- 不丢键的输入 ------------------------------------------------------------------------------
+
+    def _holds_input(self) -> bool:
+        """此刻到达的按键是否要暂存：当前屏幕是还没就绪的表单，或者还有暂存的键没放行（后到的键排在它们后面）。"""
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        return bool(self._held_input) or (isinstance(screen, FormScreen) and not screen.ready)
+
+    async def on_event(self, event: events.Event) -> None:
+        """按键与粘贴：表单就绪之前暂存（见 FormScreen），其余照常派发。"""
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded and self._holds_input():
+            self._held_input.append(event)
+            return
+        await super().on_event(event)
+
+    async def on_form_screen_ready(self, message: FormScreen.Ready) -> None:
+        """表单就绪（或被关掉）：按到达顺序放行暂存的按键；又遇到一个未就绪的表单（暂存的键里有打开它的键）时停下等它。"""
+        while self._held_input:
+            screen = self.screen_stack[-1] if self.screen_stack else None
+            if isinstance(screen, FormScreen) and not screen.ready:
+                return
+            await super().on_event(self._held_input.popleft())
 
     # ---- 数据 -------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 
 def money(value: float | None, digits: int = 2) -> str:
@@ -18,6 +19,14 @@ def signed(value: float | None, digits: int = 2) -> str:
 def amount(value: float | None) -> str:
     """数量（基础货币）：最多 6 位有效数字。"""
     return "-" if value is None else f"{value:.6g}"
+
+
+def exact(value: float | None) -> str:
+    """将要发给交易所的数字（确认框用）：浮点数最短的精确写法，不四舍五入、不用科学计数法（0.015、0.00001234）。"""
+    if value is None:
+        return "-"
+    text = format(Decimal(repr(float(value))), "f")
+    return text[:-2] if text.endswith(".0") else text
 
 
 def percent(value: float | None, digits: int = 2) -> str:

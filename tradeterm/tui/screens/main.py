@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from tradeterm.errors import UserError
+from tradeterm.tui import format as fmt
 from tradeterm.tui.model import ConsoleModel
 from tradeterm.tui.screens.confirm import ConfirmScreen
 from tradeterm.tui.screens.order_entry import OrderEntryScreen
@@ -37,8 +38,10 @@ class MainScreen(Screen):
         Binding("f", "flatten", "Flatten", tooltip="Flatten the selected instance"),
         Binding("c", "cancel_order", "Cancel", tooltip="Cancel the selected order"),
         Binding("C", "cancel_all", "Cancel all", key_display="C", tooltip="Cancel every open order"),
-        Binding("o", "order_entry", "Order", tooltip="Manual order entry"),
-        Binding("e", "edit_params", "Params", tooltip="Edit the selected instance's parameters"),
+        # 打开表单的键是 priority：动作在 App 派发下一个键之前就执行完（表单已在屏幕栈上），紧跟着敲下的键由 App 暂存、
+        # 表单就绪后按顺序送进去（见 tradeterm/tui/screens/form.py）；普通绑定要等按键冒泡到屏幕才执行，那之间的键会丢
+        Binding("o", "order_entry", "Order", tooltip="Manual order entry", priority=True),
+        Binding("e", "edit_params", "Params", tooltip="Edit the selected instance's parameters", priority=True),
         Binding("K", "kill_switch", "KILL", key_display="K", tooltip="Kill switch"),
     ]
 
@@ -158,7 +161,7 @@ class MainScreen(Screen):
             self.notify(str(exc), title="flatten failed", severity="error", timeout=8)
             return
         body = (f"Pause {name} (no new entries), cancel its {preview['open_orders']} open order(s) and close its "
-                f"position ({preview['amount']:.8g} {preview['symbol']}) with a market order.")
+                f"position ({fmt.exact(preview['amount'])} {preview['symbol']}) with a market order.")
         app.confirm_then(ConfirmScreen(f"Flatten {name}?", body, "Flatten", danger=True),
                          "flatten", f"flatten {name}", instance=name)
 

@@ -10,32 +10,24 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from tradeterm.errors import UserError
 from tradeterm.tui import format as fmt
 from tradeterm.tui.screens.confirm import ConfirmScreen
+from tradeterm.tui.parsing import parse_positive
+from tradeterm.tui.screens.form import FormScreen
 from tradeterm.tui.widgets.banner import ModeBanner
-
-
-def parse_number(text: str, what: str) -> float:
-    """表单里的数字（允许千分位逗号）；不是正数时抛 UserError。"""
-    try:
-        value = float(text.replace(",", "").strip())
-    except ValueError:
-        raise UserError(f"{what} must be a number, got '{text}'") from None
-    if value <= 0:
-        raise UserError(f"{what} must be positive, got {text}")
-    return value
+from tradeterm.tui.widgets.field import FieldInput
 
 
 def review_text(preview: dict[str, Any], snapshot: dict[str, Any] | None) -> str:
     """确认框正文：订单、账户与该交易对的持仓、风控结论（英文）。"""
     quote = (snapshot or {}).get("account", {}).get("quote", "")
-    price = f"limit {fmt.money(preview['price'])}" if preview["type"] == "limit" else \
+    # 数量与限价是将要发出的原数（exact）：确认框里看到的就是交易所会收到的，不是四舍五入后的近似
+    price = f"limit {fmt.exact(preview['price'])}" if preview["type"] == "limit" else \
         f"market (last {fmt.money(preview['reference_price'])})"
-    lines = [f"{preview['side'].upper()} {fmt.amount(preview['amount'])} {preview['symbol']}  {price}",
+    lines = [f"{preview['side'].upper()} {fmt.exact(preview['amount'])} {preview['symbol']}  {price}",
              f"Notional about {fmt.money(preview['notional'])} {quote}", ""]
     if snapshot:
         account = snapshot["account"]
@@ -51,11 +43,13 @@ def review_text(preview: dict[str, Any], snapshot: dict[str, Any] | None) -> str
     return "\n".join(lines)
 
 
-class OrderEntryScreen(ModalScreen[dict | None]):
+class OrderEntryScreen(FormScreen):
     """手动下单表单；dismiss(订单字典) 表示已下单，dismiss(None) 表示取消。"""
 
     # 表单按键：Esc 取消（Tab 在字段间移动，Enter 在最后一个字段上等于 Review）
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # 打开时焦点在数量上（之前敲下的键由 App 暂存，见 FormScreen）
+    AUTO_FOCUS = "#size"
 
     def __init__(self, symbols: list[str], symbol: str | None = None) -> None:
         """symbols 为可下单的交易对；symbol 为默认选中的（通常是选中实例的交易对）。"""
@@ -88,18 +82,14 @@ class OrderEntryScreen(ModalScreen[dict | None]):
                              allow_blank=False, id="size-kind", compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("Size", classes="form-label")
-                yield Input(placeholder="e.g. 100", id="size", compact=True)
+                yield FieldInput(placeholder="e.g. 100", id="size", compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("Limit price", classes="form-label")
-                yield Input(placeholder="limit orders only", id="price", compact=True, disabled=True)
+                yield FieldInput(placeholder="limit orders only", id="price", compact=True, disabled=True)
             yield Static("", id="form-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Review", variant="primary", id="review")
                 yield Button("Cancel", id="cancel")
-
-    def on_mount(self) -> None:
-        """焦点放在数量上。"""
-        self.query_one("#size", Input).focus()
 
     @on(Select.Changed, "#type")
     def _type_changed(self, event: Select.Changed) -> None:
@@ -114,9 +104,9 @@ class OrderEntryScreen(ModalScreen[dict | None]):
         order_type = self.query_one("#type", Select).value
         size_kind = self.query_one("#size-kind", Select).value
         args: dict[str, Any] = {"symbol": symbol, "side": self.query_one("#side", Select).value, "type": order_type,
-                                size_kind: parse_number(self.query_one("#size", Input).value, size_kind)}
+                                size_kind: parse_positive(self.query_one("#size", Input).value, size_kind)}
         if order_type == "limit":
-            args["price"] = parse_number(self.query_one("#price", Input).value, "limit price")
+            args["price"] = parse_positive(self.query_one("#price", Input).value, "limit price")
         return args
 
     def show_error(self, message: str) -> None:

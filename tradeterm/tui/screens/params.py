@@ -6,31 +6,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tradeterm.errors import UserError
+from tradeterm.tui.parsing import parse_param
+from tradeterm.tui.screens.form import FormScreen
 from tradeterm.tui.widgets.banner import ModeBanner
+from tradeterm.tui.widgets.field import FieldInput
 
 
-def parse_value(text: str) -> Any:
-    """输入框文字 -> 参数值（按 YAML 标量解析：10 为整数，2.5 为小数，true 为布尔，其余为字符串）。"""
-    try:
-        return yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        return text
-
-
-class ParamsScreen(ModalScreen[dict | None]):
+class ParamsScreen(FormScreen):
     """编辑一个实例的参数；dismiss(新的实例行) 表示已生效，dismiss(None) 表示取消。"""
 
     # 表单按键：Esc 取消
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # 打开时焦点在第一个参数上（没有参数时交给默认规则）；之前敲下的键由 App 暂存，见 FormScreen
+    AUTO_FOCUS = "#param-0"
 
     def __init__(self, instance: str, strategy: str, params: dict[str, Any]) -> None:
         """instance 为实例名，strategy 为策略类名，params 为当前参数。"""
@@ -50,7 +45,7 @@ class ParamsScreen(ModalScreen[dict | None]):
             for index, (name, value) in enumerate(self.params.items()):
                 with Horizontal(classes="form-row"):
                     yield Label(name, classes="form-label")
-                    yield Input(str(value), id=f"param-{index}", compact=True)
+                    yield FieldInput(str(value), id=f"param-{index}", compact=True)
             if not self.params:
                 yield Static("This strategy has no parameters.")
             yield Static("", id="form-error")
@@ -59,11 +54,11 @@ class ParamsScreen(ModalScreen[dict | None]):
                 yield Button("Cancel", id="cancel")
 
     def edited(self) -> dict[str, Any]:
-        """改过的参数：名 -> 新值。"""
+        """改过的参数：名 -> 新值（按原值的类型逐字解析，见 tradeterm/tui/parsing.py）；写法不对时抛 UserError。"""
         changed = {}
         for index, (name, value) in enumerate(self.params.items()):
-            new = parse_value(self.query_one(f"#param-{index}", Input).value)
-            if new != value:
+            new = parse_param(name, self.query_one(f"#param-{index}", Input).value, value)
+            if new != value or type(new) is not type(value):
                 changed[name] = new
         return changed
 
@@ -76,7 +71,11 @@ class ParamsScreen(ModalScreen[dict | None]):
     @on(Input.Submitted)
     def save(self) -> None:
         """发 set_params（没改动就直接关闭）。"""
-        changed = self.edited()
+        try:
+            changed = self.edited()
+        except UserError as exc:
+            self.query_one("#form-error", Static).update(str(exc))
+            return
         if not changed:
             self.dismiss(None)
             return
