@@ -68,13 +68,15 @@ def steady_cursors(app) -> None:
 
 
 def columns_measured(table: KeyedTable) -> bool:
-    """表里每个自动宽度的列都已按现有的格子量过宽度（DataTable 在空闲时才量新行；量之前拍下的列宽只有表头那么宽）。"""
+    """表里每个自动宽度的列都已按现有的格子量过宽度、表格也已按新列宽重算了尺寸（DataTable 在空闲时才量新行、再在下一次
+    空闲时重算尺寸；这之前拍下的列宽只有表头那么宽）。"""
     for key, _, width in table.COLUMNS:
         if width is None:
             widest = max((cell_len(str(cell)) for cell in table.get_column(key)), default=0)
             if table.columns[key].content_width < widest:
                 return False
-    return True
+    # 量过之后表格还要在下一次空闲时按新列宽重算虚拟尺寸（再重画）：虚拟宽度够放下全部列，才算真正用上了新列宽
+    return table.virtual_size.width >= sum(column.get_render_width(table) for column in table.columns.values())
 
 
 async def settled(pilot) -> None:

@@ -20,7 +20,7 @@ TOKEN = "test-token"
 
 
 async def test_attached_console_survives_a_lost_connection(start_engine, tmp_path_factory):
-    """控制端停掉：横幅显示 DISCONNECTED 并说明每 2 秒重试；控制端回来：横幅恢复、表格照常刷新；退出后引擎仍在运行。"""
+    """控制端停掉：横幅显示 DISCONNECTED 并说明每 2 秒重试，各窗格标为旧数据（状态 unknown、变暗、写明多旧）；控制端回来：横幅恢复、表格照常刷新；退出后引擎仍在运行。"""
     handle = await start_engine([flip()])
     socket_path = tmp_path_factory.mktemp("att") / "e.sock"
     server = ControlServer(InProcessClient(handle.engine), socket_path, TOKEN)
@@ -37,9 +37,20 @@ async def test_attached_console_survives_a_lost_connection(start_engine, tmp_pat
             await until(pilot, lambda: bool(app.banner_info.connection_error), what="banner shows the loss")
             assert "DISCONNECTED" in app.banner_info.text() and "retrying every" in app.banner_info.text()
             assert app.screen.query_one("ModeBanner").has_class("-disconnected")
+            # 旧数据不冒充现在：实例状态 unknown、窗格变暗、账户栏写明数据多旧、报价写 NO DATA
+            await until(pilot, lambda: "unknown" in str(table.get_row("flip_btc")), what="status unknown")
+            assert "running" not in str(table.get_row("flip_btc"))
+            assert app.main_screen.has_class("-disconnected")
+            account = str(app.screen.query_one("#account").render())
+            assert account.startswith("STALE ") and "s ago" in account, account
+            quotes = app.screen.query_one("#quotes", DataTable)
+            assert all("NO DATA" in str(quotes.get_row(key.value)) for key in quotes.rows), "quotes not marked"
             server = ControlServer(InProcessClient(handle.engine), socket_path, TOKEN)
             await server.start()
             await until(pilot, lambda: not app.banner_info.connection_error, what="reconnected")
+            await until(pilot, lambda: "running" in str(table.get_row("flip_btc")), what="status running again")
+            assert not app.main_screen.has_class("-disconnected")
+            assert not str(app.screen.query_one("#account").render()).startswith("STALE")
             seen = app.model.events_seen
             await until(pilot, lambda: app.model.events_seen > seen, what="events after reconnecting")
             await pilot.press("q", "y")

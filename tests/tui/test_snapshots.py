@@ -68,3 +68,24 @@ def test_order_entry_screen(snap_compare):
 def test_live_mode_banner_is_red(snap_compare):
     """mode: live 时横幅整行红底，写明 LIVE TRADING - REAL MONEY。"""
     assert snap_compare(TradetermApp(FrozenClient(mode="live")), terminal_size=SIZE, run_before=settled)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (140, 45), (200, 50)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_main_screen_at_each_terminal_size(snap_compare, size):
+    """主屏在 SSH 默认的 80x24（紧凑布局：表格占满整屏）、140x45 与 200x50 上（100x30 见 test_main_screen）。"""
+    assert snap_compare(TradetermApp(FrozenClient()), terminal_size=size, run_before=settled)
+
+
+def test_compact_charts_and_log_view(snap_compare):
+    """80x24 上按 v：图表与整宽的日志（日志行不再被截断）。"""
+    async def charts_view(pilot) -> None:
+        """主屏就绪后按 v，等视图切换、图表按新的宽度重画。"""
+        await settled(pilot)
+        await pilot.press("v")
+        main = pilot.app.main_screen
+        await until(pilot, lambda: main.has_class("-charts") and main.query_one("#log").size.width > 60,
+                    what="the charts view")
+        pilot.app.model.charts_dirty = True
+        await until(pilot, lambda: not pilot.app.model.charts_dirty, what="the charts redrawn at full width")
+        await pilot.pause()
+    assert snap_compare(TradetermApp(FrozenClient()), terminal_size=(80, 24), run_before=charts_view)

@@ -66,6 +66,8 @@ PALETTE_ACTIONS = (
     ("Cancel all orders", "Cancel every open order (C)", "cancel_all"),
     ("Manual order", "Open the manual order entry (o)", "order_entry"),
     ("Edit parameters", "Edit the parameters of the selected instance (e)", "edit_params"),
+    ("Charts / tables view", "Small terminals: switch between the tables and the charts with the log (v)",
+     "toggle_view"),
     ("Kill switch", "Block new orders, stop every instance, cancel all orders, close every position; "
                     "K again resets it (K)", "kill_switch"),
 )
@@ -93,8 +95,11 @@ class TradetermApp(App):
         Binding("b", "backtest", "Backtest", tooltip="Open the backtest screen"),
         Binding("q", "quit", "Quit"),
     ]
-    # 按终端宽度给屏幕加的类：窄（< 140 列）时持仓与挂单上下排，宽时左右排（见 app.tcss）
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    # 按终端宽度给屏幕加的类（见 app.tcss）：紧凑（< 100 列，如 SSH 默认的 80 列）时只显示表格，v 切到图表与日志；
+    # 窄（100~139 列）时持仓与挂单上下排；宽（>= 140 列）时左右排
+    HORIZONTAL_BREAKPOINTS = [(0, "-compact"), (100, "-narrow"), (140, "-wide")]
+    # 按终端高度给屏幕加的类：矮（< 30 行，如 80x24）时同样用紧凑布局，表格的高度按行数收紧
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     # 横幅状态（模式、交易所、连接）；每个屏幕的横幅跟随它变化
     banner_info: reactive[BannerInfo] = reactive(BannerInfo())
 
@@ -225,8 +230,11 @@ class TradetermApp(App):
             await asyncio.sleep(EVENTS_RETRY_S)
 
     def _set_connection_error(self, message: str) -> None:
-        """横幅显示失联。"""
+        """横幅显示失联；各窗格标为旧数据（状态 unknown、变暗、写明数据多旧），直到下一份快照到达。"""
         self.banner_info = dataclasses.replace(self.banner_info, connection_error=message, retry_s=EVENTS_RETRY_S)
+        self.model.disconnected = True
+        if self._live:
+            self._on_main(partial(self.main_screen.refresh_view, self.model))
 
     def _on_main(self, update: Callable[[], None]) -> None:
         """对主屏执行一次更新；主屏正在拆除（退出过程中窗格已被移除）时跳过。"""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +134,10 @@ class ConsoleModel:
         """空模型（还没有快照）。"""
         # 最新的引擎快照（键见 EngineClient.snapshot）；None 表示还没拿到
         self.snapshot: dict[str, Any] | None = None
+        # 最新快照到达时的墙上时间，UTC 毫秒；0 表示还没拿到（失联时界面写明数据有多旧）
+        self.snapshot_ms = 0
+        # 是否与引擎失联（快照或事件流失败，直到下一份快照到达）：为真时各窗格显示的是旧数据
+        self.disconnected = False
         # 交易对 -> 报价状态（按首次出现的顺序）
         self.quotes: dict[str, Quote] = {}
         # (交易对, 周期) -> 最近的已收盘 K 线
@@ -151,8 +156,10 @@ class ConsoleModel:
     # ---- 输入 -------------------------------------------------------------------------------------
 
     def apply_snapshot(self, snapshot: dict[str, Any]) -> None:
-        """记下新快照；实例的标记价也当作报价（没有报价事件时报价窗格仍有数据）。"""
+        """记下新快照（连接随之恢复）；实例的标记价也当作报价（没有报价事件时报价窗格仍有数据）。"""
         self.snapshot = snapshot
+        self.snapshot_ms = int(time.time() * 1000)
+        self.disconnected = False
         for row in snapshot.get("instances", []):
             quote = self.quote(row["symbol"])
             if row.get("mark") and not quote.last:
@@ -203,6 +210,10 @@ class ConsoleModel:
         if not name or self.snapshot is None:
             return None
         return next((row for row in self.snapshot.get("instances", []) if row["name"] == name), None)
+
+    def data_age_s(self) -> float | None:
+        """最新快照的年龄，秒（还没有快照时为 None）。"""
+        return None if not self.snapshot_ms else max(0.0, time.time() - self.snapshot_ms / 1000)
 
     def stale_feeds(self) -> dict[str, dict[str, Any]]:
         """快照里陈旧的行情订阅：交易对 -> 订阅的健康状况（lag_bars、age_s 等）。"""

@@ -22,6 +22,7 @@ KEYMAP: tuple[tuple[str, str, str], ...] = (
     ("Main screen", "o", "manual order: form, risk preview, then confirmation"),
     ("Main screen", "e", "edit the parameters of the selected instance"),
     ("Main screen", "K", "KILL: stop, cancel, close all; K resets"),
+    ("Main screen", "v", "small terminals (80x24): tables <-> charts and the log"),
     ("Main screen", "b", "backtest screen: run, browse and compare backtests"),
     ("Backtest screen", "Ctrl+R / Enter", "run the backtest in the form (Enter in any field)"),
     ("Backtest screen", "1 - 5", "tabs: metrics, trades, charts, runs, compare"),

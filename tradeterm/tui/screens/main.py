@@ -32,17 +32,23 @@ class MainScreen(Screen):
     """控制台主屏。"""
 
     # 主屏按键（帮助屏 tradeterm/tui/screens/help.py 的 KEYMAP 逐一列出它们）
+    # 按键栏按这个顺序显示：最要紧的（帮助、退出、一键停止、下单）在前，80 列的终端上也看得到；? 与 q 同时是 App 的
+    # 全局键，这里再列一次只为排在按键栏最前面（动作就是 App 的）
     BINDINGS = [
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("K", "kill_switch", "KILL", key_display="K", tooltip="Kill switch"),
+        # 打开表单的键是 priority：动作在 App 派发下一个键之前就执行完（表单已在屏幕栈上），紧跟着敲下的键由 App 暂存、
+        # 表单就绪后按顺序送进去（见 tradeterm/tui/screens/form.py）；普通绑定要等按键冒泡到屏幕才执行，那之间的键会丢
+        Binding("o", "order_entry", "Order", tooltip="Manual order entry", priority=True),
+        Binding("e", "edit_params", "Params", tooltip="Edit the selected instance's parameters", priority=True),
         Binding("p", "toggle_pause", "Pause", tooltip="Pause / resume the selected instance"),
         Binding("s", "toggle_stop", "Stop", tooltip="Stop / start the selected instance"),
         Binding("f", "flatten", "Flatten", tooltip="Flatten the selected instance"),
         Binding("c", "cancel_order", "Cancel", tooltip="Cancel the selected order"),
         Binding("C", "cancel_all", "Cancel all", key_display="C", tooltip="Cancel every open order"),
-        # 打开表单的键是 priority：动作在 App 派发下一个键之前就执行完（表单已在屏幕栈上），紧跟着敲下的键由 App 暂存、
-        # 表单就绪后按顺序送进去（见 tradeterm/tui/screens/form.py）；普通绑定要等按键冒泡到屏幕才执行，那之间的键会丢
-        Binding("o", "order_entry", "Order", tooltip="Manual order entry", priority=True),
-        Binding("e", "edit_params", "Params", tooltip="Edit the selected instance's parameters", priority=True),
-        Binding("K", "kill_switch", "KILL", key_display="K", tooltip="Kill switch"),
+        Binding("v", "toggle_view", "Charts/Log", tooltip="Small terminals: switch between the tables and the "
+                                                          "charts with the log"),
     ]
 
     class Ready(Message):
@@ -63,7 +69,7 @@ class MainScreen(Screen):
                 yield PriceChart(id="price-chart")
                 yield EquityChart(id="equity-chart")
                 yield EventLog(id="log")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """窗格标题；焦点放在实例表上（方向键直接选实例）。"""
@@ -77,8 +83,9 @@ class MainScreen(Screen):
     # ---- 刷新（由 App 调用） -------------------------------------------------------------------
 
     def refresh_view(self, model: ConsoleModel) -> None:
-        """按最新快照刷新账户栏与四张表。"""
-        self.query_one("#account", AccountBar).show(model.snapshot)
+        """按最新快照刷新账户栏与四张表；失联时整屏带 -disconnected（窗格变暗，见 app.tcss），账户栏写明数据多旧。"""
+        self.set_class(model.disconnected, "-disconnected")
+        self.query_one("#account", AccountBar).show(model.snapshot, model.data_age_s() if model.disconnected else None)
         for table in (QuotesTable, InstancesTable, PositionsTable, OrdersTable):
             self.query_one(table).refresh_from(model)
 
@@ -125,6 +132,13 @@ class MainScreen(Screen):
         return row
 
     # ---- 动作 -----------------------------------------------------------------------------------
+
+    def action_toggle_view(self) -> None:
+        """v：小终端（紧凑布局）上在“表格”与“图表 + 日志”两个视图之间切换；宽终端上两者同时可见，只提示一下。"""
+        if not (self.has_class("-compact") or self.has_class("-short")):  # 断点类加在屏幕上（见 App 的断点）
+            self.notify("Tables, charts and the log are all on screen at this size.")
+            return
+        self.toggle_class("-charts")
 
     def action_toggle_pause(self) -> None:
         """p：运行中则暂停，暂停或出错则恢复。"""

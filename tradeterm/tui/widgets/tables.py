@@ -41,6 +41,8 @@ class KeyedTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, cell_padding=0, **kwargs)
         # 行键 -> 上次写进表的格子（没变的格子不重写，避免无谓重绘）
         self._cells: dict[str, tuple[Any, ...]] = {}
+        # 上次画面所用的各列宽度（字符数）：DataTable 在空闲时按新格子量列宽，量完却不作废已画好的格子
+        self._drawn_widths: tuple[int, ...] = ()
 
     def on_mount(self) -> None:
         """带键加列（update_cell 需要列键）。"""
@@ -48,6 +50,21 @@ class KeyedTable(DataTable):
             # 每列多留一格作列间隔（cell_padding 为 0）
             header = Text(label, justify="right") if key in self.NUMERIC else Text(label)
             self.add_column(header, key=key, width=None if width is None else width + 1)
+
+    def on_idle(self) -> None:
+        """列宽变了（DataTable 刚在空闲时按新格子量过）：重写一个格子（值不变）让 DataTable 作废按旧列宽画好的格子。
+
+        为什么：DataTable 缓存每个画好的格子，缓存键里没有列宽；自动宽度的列量宽之后，已缓存的格子仍按旧宽度
+        （只有表头那么宽）截断显示，直到别的变化碰巧作废缓存——“Instance 列被截成 btc_ma_c”就是这样来的。
+        update_cell 是 DataTable 公开的、会作废缓存的操作。"""
+        widths = tuple(column.get_render_width(self) for column in self.columns.values())
+        if widths == self._drawn_widths:
+            return
+        self._drawn_widths = widths
+        if self.row_count and self.columns:
+            row_key = next(iter(self.rows))
+            column_key = next(iter(self.columns))
+            self.update_cell(row_key, column_key, self.get_cell(row_key, column_key), update_width=False)
 
     def tone(self, name: str) -> Any:
         """部件样式类 table--name 的 Rich 样式。"""
@@ -90,6 +107,19 @@ class KeyedTable(DataTable):
         raise NotImplementedError
 
 
+def quote_staleness(model: ConsoleModel) -> dict[str, dict[str, Any]]:
+    """每个交易对的陈旧说明：失联时全部交易对都是 {"disconnected": True, "age_s": 数据年龄}；否则是引擎报告的陈旧订阅。"""
+    if model.disconnected:
+        age = model.data_age_s() or 0.0
+        return {symbol: {"disconnected": True, "age_s": age} for symbol in model.quotes}
+    return model.stale_feeds()
+
+
+def model_disconnected(stale: dict[str, Any] | None) -> bool:
+    """这条陈旧说明是不是“与引擎失联”（而不是引擎报告的某条订阅落后）。"""
+    return bool(stale and stale.get("disconnected"))
+
+
 class QuotesTable(KeyedTable):
     """报价：交易对、最新价、自启动以来涨跌幅、迷你走势图。"""
 
@@ -100,19 +130,21 @@ class QuotesTable(KeyedTable):
 
     def refresh_from(self, model: ConsoleModel) -> None:
         """每个交易对一行。"""
-        stale = model.stale_feeds()
+        stale = quote_staleness(model)
         self.sync([self._row(symbol, quote, stale.get(symbol)) for symbol, quote in model.quotes.items()])
 
     def refresh_symbols(self, model: ConsoleModel, symbols: set[str]) -> None:
         """只重写 symbols 这几个交易对的行（报价事件的快速路径；其他行不动）。"""
-        stale = model.stale_feeds()
+        stale = quote_staleness(model)
         self.sync([self._row(symbol, quote, stale.get(symbol)) for symbol, quote in model.quotes.items()
                    if symbol in symbols], complete=False)
 
     def _row(self, symbol: str, quote: Any, stale: dict[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
         """一个交易对的 (行键, 格子...)；行情陈旧时走势列改为醒目的“落后几根、多久没更新”。"""
         change = quote.change
-        if stale is not None:
+        if model_disconnected(stale):
+            trend = Text(f" NO DATA {stale['age_s']:.0f}s", self.tone("dim") + Style(bold=True))
+        elif stale is not None:
             age = f", {stale['age_s']:.0f}s" if stale.get("age_s") is not None else ""
             trend = Text(f" STALE {stale['lag_bars']} bars{age}", self.tone("down") + Style(bold=True, reverse=True))
         else:
@@ -136,7 +168,8 @@ class InstancesTable(KeyedTable):
         """每个实例一行。"""
         rows = []
         for row in (model.snapshot or {}).get("instances", []):
-            status = row["status"]
+            # 失联时引擎此刻的状态不可知：写 unknown，而不是让最后一次看到的 running 冒充现在
+            status = "unknown" if model.disconnected else row["status"]
             rows.append((row["name"], (
                 fit(row["name"], 15), row["symbol"], row["interval"],
                 Text(status, self.get_component_rich_style(STATUS_CLASSES.get(status, "table--dim"))),
