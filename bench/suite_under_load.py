@@ -16,6 +16,7 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -32,8 +33,22 @@ SAMPLE_S = 1.0
 OUTCOMES = ("passed", "failed", "errors", "error", "skipped", "xfailed", "xpassed")
 
 
+def die_with_parent() -> None:
+    """Linux 上让本进程在父进程死掉时收到 SIGKILL（prctl PR_SET_PDEATHSIG）。
+
+    为什么：脚本被 kill（而不是正常结束）时 multiprocessing 的守护进程不会被清理，忙进程会一直占着 CPU——上一次会话的
+    负载运行里看到的“别的进程也在争用 CPU”（负载均值 5 以上），正是之前被中断的运行留下的忙进程。"""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1  # prctl 的选项号（linux/prctl.h）
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def burn() -> None:
-    """忙进程的主体：纯 Python 死循环，一直占着一个核，直到被杀掉。"""
+    """忙进程的主体：纯 Python 死循环，一直占着一个核，直到被杀掉（父进程死掉时一起死）。"""
+    die_with_parent()
     x = 0
     while True:
         x = (x * 1_103_515_245 + 12_345) & 0x7FFFFFFF
@@ -121,6 +136,8 @@ def run_once(busy: int, pytest_args: list[str]) -> dict:
                 chunks.append(line)
             returncode = process.wait()
     finally:
+        if "process" in locals() and process.poll() is None:
+            process.kill()  # 脚本被中断（SIGTERM、Ctrl-C）：pytest 子进程不留下
         stop_busy(workers)
     duration = time.monotonic() - started
     counts = parse_summary("".join(chunks))
@@ -152,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--busy: {args.busy} is negative; use 0 or more busy processes, like 2")
     if args.repeat < 1:
         parser.error(f"--repeat: {args.repeat} is below 1; use 1 or more runs")
+    # SIGTERM（kill、CI 超时）当作退出：run_once 的 finally 照样杀掉忙进程与 pytest 子进程
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     results = [run_once(args.busy, pytest_args) for _ in range(args.repeat)]
     print_table(results)
     summary = {"busy": args.busy, "runs": results, "pytest_args": pytest_args,

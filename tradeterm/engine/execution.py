@@ -248,7 +248,6 @@ class Executor:
                     await self.reject(order.instance or "", "exchange",
                                       f"order {order.client_order_id} never reached the exchange")
 
-
     async def look_up(self, order: Order) -> Any:
         """用 REST 查一张订单并应用结果（状态与成交）。返回交易所的回答（找不到订单时为 None），网络错误时为 False。"""
         try:
