@@ -62,11 +62,13 @@ def test_single_strategy_run_prints_metrics_and_writes_json_trades_and_journal(t
 
 
 def test_plot_draws_price_equity_and_drawdown_charts(tmp_path, capsys):
-    """不加 --no-plot：输出三张 plotext 图的标题（价格与买卖点、权益、回撤）。"""
+    """不加 --no-plot：输出三张 plotext 图的标题（价格与买卖点、权益、回撤）；标准输出不是终端（这里被捕获，
+    与进管道相同）时没有 ANSI 颜色码，买卖标记仍在。"""
     code, out, err = backtest(capsys, "--strategy", "MACross", "--data", str(ETH_BTC_5M), "--symbol", "ETH/BTC",
                               "--timeframe", "5m", "--journal", str(tmp_path / "j.db"))
     assert code == 0, err
     assert "close with buys" in out and "Equity (quote currency)" in out and "Drawdown (%)" in out
+    assert "\x1b[" not in out and "▲" in out and "▼" in out
 
 
 def test_exchange_rules_apply_lot_step_to_amounts(tmp_path, capsys):

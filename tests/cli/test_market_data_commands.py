@@ -109,6 +109,17 @@ def test_data_import_and_export_csv(tmp_path, capsys):
     assert len(out_file.read_text().splitlines()) == 30_241
 
 
+
+def test_exporting_a_series_that_is_not_cached_is_an_error(tmp_path, capsys):
+    """data export 一个没缓存的序列：退出码 2，一行说明缓存里没有它、怎样取，不写出空文件（旧版本写 0 行、退出码 0）。"""
+    cache = str(tmp_path / "cache")
+    out_file = tmp_path / "out.csv"
+    assert main(["data", "--cache-dir", cache, "export", "ETH/USDT", "5m", str(out_file)]) == 2
+    err = capsys.readouterr().err
+    assert "no cached candles for binance ETH/USDT 5m" in err and "tradeterm fetch ETH/USDT 5m" in err
+    assert "Traceback" not in err and not out_file.exists()
+
+
 def test_bad_arguments_are_user_errors_naming_the_flag(tmp_path, capsys):
     """写错日期或周期：退出码 2，消息写明参数与正确写法，不打印 traceback。"""
     assert main(["fetch", "BTC/USDT", "1m", "--since", "yesterday-ish", "--cache-dir", str(tmp_path)]) == 2

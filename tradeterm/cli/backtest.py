@@ -126,7 +126,8 @@ def run_command(args: argparse.Namespace) -> int:
     metrics = result_metrics(result)
     print(_summary(result, metrics))
     if not args.no_plot:
-        print(render_charts(result))
+        # 颜色码只写给终端：输出进管道或文件（`| less`、`> report.txt`、CI 日志）时是纯文本
+        print(render_charts(result, color=sys.stdout.isatty()))
     if args.json:
         write_json(args.json, result, metrics)
     if args.trades:

@@ -52,6 +52,11 @@ def run_data(args: argparse.Namespace) -> int:
         problem = output_file_problem(args.file, "candles.csv")
         if problem:
             raise UserError(f"FILE {args.file!r}: {problem}")
+        if not len(cache.load(args.exchange, symbol, timeframe)):
+            # 没缓存的序列不写出一个空文件再报“wrote 0 bars”（退出码 0 会让脚本以为导出成功了）
+            raise UserError(f"no cached candles for {args.exchange} {symbol} {timeframe} in {args.cache_dir}; "
+                            f"fetch them first (tradeterm fetch {symbol} {timeframe} --since YYYY-MM-DD) or list "
+                            f"what is cached (tradeterm data --cache-dir {args.cache_dir})")
         rows = cache.export_csv(args.exchange, symbol, timeframe, args.file)
         print(f"wrote {rows:,} bars to {args.file}")
         return 0

@@ -29,8 +29,9 @@ def _days(ts: np.ndarray, origin: int) -> list[float]:
     return ((np.asarray(ts, dtype=np.int64) - origin) / 86_400_000).tolist()
 
 
-def render_charts(result: BacktestResult, width: int = 100, height: int = 14) -> str:
-    """三张图叠在一起：第一个实例的价格（绿色 ▲ 买、红色 ▼ 卖）、组合权益、组合回撤（%）。"""
+def render_charts(result: BacktestResult, width: int = 100, height: int = 14, *, color: bool = True) -> str:
+    """三张图叠在一起：第一个实例的价格（绿色 ▲ 买、红色 ▼ 卖）、组合权益、组合回撤（%）。
+    color=False 时去掉 ANSI 颜色码（输出进管道或文件时，颜色码只是乱码）。"""
     origin = int(result.timestamps[0]) if len(result.timestamps) else 0
     parts = [_price_chart(result.instances[0], origin, width, height)] if result.instances else []
     rows = thin_rows(len(result.timestamps))
@@ -39,7 +40,8 @@ def render_charts(result: BacktestResult, width: int = 100, height: int = 14) ->
     dd = -100.0 * drawdown(result.equity, result.starting_cash)
     parts.append(_line_chart(_days(result.timestamps[rows], origin), dd[rows].tolist(), "Drawdown (%)",
                              width, height))
-    return "\n".join(parts)
+    charts = "\n".join(parts)
+    return charts if color else plt.uncolorize(charts)
 
 
 def _line_chart(x: list[float], y: list[float], title: str, width: int, height: int) -> str:
