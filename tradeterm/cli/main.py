@@ -50,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """命令行入口；返回退出码（console script 会把它交给 sys.exit）。"""
-    parser = build_parser()
     argv = list(argv if argv is not None else sys.argv[1:])
+    if argv == ["--version"]:
+        # 只问版本：不注册子命令（那要导入 pydantic、pandas 与 numba，约 1 秒），立刻回答
+        print(f"tradeterm {__version__}")
+        return 0
+    parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # 已注册的子命令名
     if not commands & set(argv) and not {"-h", "--help", "--version"} & set(argv):
         # 没有子命令就是 run：tradeterm --config x.yml 等同于 tradeterm run --config x.yml（-v 留在根上）
