@@ -12,6 +12,8 @@ from typing import Any
 
 from tradeterm.engine.events import Event, EventKind
 
+# 只读的查询命令（不改变引擎，界面启动时就会发 history）
+QUERIES = ("history", "trades", "pnl")
 # 固定的时间基准：2026-01-05 10:00:00 UTC，毫秒
 T0 = 1_767_607_200_000
 
@@ -93,6 +95,8 @@ class FrozenClient:
         self.frozen = frozen_snapshot(mode)
         # 收到的命令：(名字, 参数)
         self.commands: list[tuple[str, dict[str, Any]]] = []
+        # 收到的只读查询：(名字, 参数)
+        self.queries: list[tuple[str, dict[str, Any]]] = []
         # 固定事件已全部交给订阅者时置位：快照要等它（见 snapshot）
         self.replayed = asyncio.Event()
 
@@ -105,7 +109,10 @@ class FrozenClient:
         return self.frozen
 
     async def command(self, name: str, **args: Any) -> Any:
-        """只记录命令。"""
+        """只记录命令；只读的查询（history、trades、pnl）另记在 queries 里，答空的结果（没有历史、没有交易）。"""
+        if name in QUERIES:
+            self.queries.append((name, args))
+            return {}
         self.commands.append((name, args))
         return {}
 

@@ -1,5 +1,6 @@
 """`tradeterm ctl`：从命令行操作一个 headless 引擎（`tradeterm run --headless`）——查看状态、暂停/恢复实例、撤单、平仓、
-手动下单（`ctl order`，与控制台相同的预览与风控）、一键停止及其解除（`ctl kill-switch --reset`）。
+手动下单（`ctl order`，与控制台相同的预览与风控）、一键停止及其解除（`ctl kill-switch --reset`），以及已平仓交易与
+按周期的已实现盈亏（`ctl trades`、`ctl pnl`，与控制台的交易屏同一份数据；格式见 tradeterm/cli/ctl_reports.py）。
 
 它经日志库旁的控制套接字连接，用完就断开；引擎与机器人不受影响（除非发 shutdown）。
 """
@@ -18,7 +19,8 @@ from tradeterm.config import load_config
 # 需要实例名的命令
 INSTANCE_COMMANDS = ("pause", "resume", "stop", "start", "flatten", "set_params")
 # 全部子动作：status 之外的与引擎命令同名（kill-switch 等用连字符）
-ACTIONS = ("status", *INSTANCE_COMMANDS, "order", "cancel-order", "cancel-all", "kill-switch", "shutdown")
+ACTIONS = ("status", *INSTANCE_COMMANDS, "order", "cancel-order", "cancel-all", "kill-switch", "shutdown", "trades",
+           "pnl")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "flatten = pause, cancel the instance's orders, close its position. "
                     "order SYMBOL buy|sell (--amount A | --notional N) [--price P]: a manual order with the same "
                     "preview and risk checks as the console. kill-switch: block new orders, stop every instance, "
-                    "cancel every order, close every position; --reset clears it.")
+                    "cancel every order, close every position; --reset clears it. "
+                    "trades [INSTANCE] [--limit N]: closed trades from the journal; "
+                    "pnl [INSTANCE] [--daily N | --weekly N | --monthly N]: realized P&L by period, instance, symbol.")
     parser.add_argument("action", choices=ACTIONS, help="what to do")
     parser.add_argument("target", nargs="?", help="instance name (client order id for cancel-order, symbol for order)")
     parser.add_argument("side", nargs="?", choices=("buy", "sell"), help="order: buy or sell")
@@ -43,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--yes", action="store_true", help="order/kill-switch: do not ask for confirmation")
     parser.add_argument("--reset", action="store_true", help="kill-switch: clear an engaged kill switch")
     parser.add_argument("--param", action="append", metavar="KEY=VALUE", help="parameter for set_params")
+    parser.add_argument("--limit", type=int, help="trades: how many recent closed trades to list (default 100)")
+    period = parser.add_mutually_exclusive_group()
+    for flag, unit in (("--daily", "days"), ("--weekly", "weeks"), ("--monthly", "months")):
+        period.add_argument(flag, type=int, metavar="N", help=f"pnl: realized P&L of the last N {unit} "
+                                                              f"(default: --daily 7)")
     parser.add_argument("--config", default="config.yml", help="config file of the engine (default: ./config.yml)")
     parser.add_argument("--json", action="store_true", help="print the raw JSON result")
     parser.set_defaults(handler=run_ctl)
@@ -56,6 +65,10 @@ def run_ctl(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=1, default=str))
     elif args.action == "status":
         print(format_status(result))
+    elif args.action in ("trades", "pnl"):
+        from tradeterm.cli.ctl_reports import format_pnl, format_trades
+
+        print(format_trades(result) if args.action == "trades" else format_pnl(result))
     elif isinstance(result, dict) and "message" in result:
         print(result["message"])
         for item in result.get("remaining") or []:
@@ -157,6 +170,10 @@ async def _call(config, args: argparse.Namespace) -> Any:
             return await client.command(name)
         if name == "cancel_order":
             return await client.command(name, client_order_id=args.target)
+        if name in ("trades", "pnl"):
+            from tradeterm.cli.ctl_reports import report_args
+
+            return await client.command(name, **report_args(args))
         if name == "cancel_all" and args.target:
             return await client.command(name, instance=args.target)
         return await client.command(name)

@@ -92,7 +92,7 @@ class Bookkeeper:
             await self._after_bot_fill(bot, order, fill)
         engine.publish(EventKind.FILL, instance=order.instance or "", symbol=fill.symbol, side=fill.side.value,
                        price=fill.price, amount=fill.amount, fee=fill.fee, client_order_id=fill.client_order_id,
-                       trade_id=fill.trade_id)
+                       trade_id=fill.trade_id, fill_ts=fill.ts)
         await self.sample_equity(fill.ts, force=True)
 
     async def _after_bot_fill(self, bot: Bot, order: Order, fill: Fill) -> None:
@@ -124,4 +124,4 @@ class Bookkeeper:
             # 熔断说明以规则名开头（max_drawdown / daily_loss），与回测日志库里的 rule 一致
             await engine.record(EventKind.BREAKER, rule=message.split()[0], message=message)
         engine.publish(EventKind.EQUITY, equity=equity, cash=self.cash(),
-                       drawdown=engine.risk.breakers.drawdown(equity))
+                       drawdown=engine.risk.breakers.drawdown(equity), bar_ts=ts)

@@ -22,12 +22,15 @@ from tradeterm.strategy.params import closest
 class Field:
     """一个命令参数字段的声明。"""
 
-    kind: str                       # 类型："text"（非空字符串）、"flag"（布尔）、"number"（正的有限数）、"object"、"choice"
+    kind: str                       # 类型："text"（非空字符串）、"flag"（布尔）、"number"（正的有限数）、"count"（1..MAX_COUNT
+                                    # 的整数）、"object"、"choice"
     required: bool = False          # 是否必填
     choices: tuple[str, ...] = ()   # kind 为 choice 时允许的取值
     hint: str = ""                  # 修正方法里给的示例
 
 
+# 查询命令里条数、根数、周期数的上限（"count" 字段）：足够看一年的日盈亏与很长的日志，又不会让一次应答大得离谱
+MAX_COUNT = 10_000
 # 实例名字段（必填）
 INSTANCE = Field("text", True, hint='give the instance name as text, e.g. "flip_btc"')
 # 各命令的参数字段：命令名 -> {字段名: 声明}
@@ -52,6 +55,13 @@ COMMAND_FIELDS: dict[str, dict[str, Field]] = {
     },
     "kill_switch": {"reset": Field("flag")},
     "shutdown": {},
+    "history": {"events": Field("count", hint="give how many log lines to load, e.g. 300"),
+                "bars": Field("count", hint="give how many bars per chart to load, e.g. 240")},
+    "trades": {"instance": Field("text", hint="give an instance name (manual for manual orders), or leave it out"),
+               "limit": Field("count", hint="give how many recent trades to list, e.g. 20")},
+    "pnl": {"period": Field("choice", choices=("day", "week", "month"), hint="period is day, week or month"),
+            "count": Field("count", hint="give how many periods to show, e.g. 7"),
+            "instance": Field("text", hint="give an instance name (manual for manual orders), or leave it out")},
 }
 
 
@@ -75,6 +85,11 @@ def _check_field(where: str, spec: Field, value: Any) -> Any:
     """按声明检查一个（非 null 的）字段值，返回规范化后的值；不合格时抛 UserError。"""
     if spec.kind == "number":
         return positive_number(where, value, spec.hint)
+    if spec.kind == "count":
+        number = positive_number(where, value, spec.hint)
+        if number != int(number) or number > MAX_COUNT:
+            raise UserError(f"{where}: {show(value)} is not a whole number from 1 to {MAX_COUNT}; {spec.hint}")
+        return int(number)
     if spec.kind == "flag":
         if isinstance(value, bool):
             return value

@@ -17,6 +17,10 @@
 - `kill_switch`（reset=False）：挡住新单 -> 停止全部实例 -> 撤掉全部挂单 -> 平掉全部持仓（机器人的与手动的）->
   向交易所核对并报告剩下的；接合状态写进日志库，重启后仍在，只由 reset=True 解除；
 - `shutdown`：优雅地停止引擎（只对 headless 引擎有意义；界面退出默认不停机器人）。
+只读的查询（读引擎自己的日志库，见 tradeterm/engine/queries.py）：
+- `history`（events=日志条数, bars=每张图的 K 线根数）：控制台启动与附着时的近期历史（日志事件、K 线、成交标记、权益）；
+- `trades`（instance=可选, limit=条数）：最近的已平仓回合、仍持有的回合与统计；
+- `pnl`（period="day"|"week"|"month", count=周期数, instance=可选）：按周期、按实例、按交易对的已实现盈亏。
 命令的用户错误（未知实例、当前状态下不允许）以 UserError 抛出，消息为英文。
 参数一律严格校验（tradeterm/engine/arguments.py，两种客户端相同）：未知或缺少的字段、类型不对（布尔不是数，
 开关只认 true/false）、非有限或不为正的数量与价格，都是一行 `<命令>.<字段>: <值> <问题>; <修正方法>` 的 UserError。
@@ -36,7 +40,7 @@ if TYPE_CHECKING:  # 只为类型标注；运行时不导入引擎，避免循�
 
 # 引擎接受的命令名（两种客户端共用，控制套接字据此拒绝未知命令）
 COMMANDS = ("pause", "resume", "stop", "start", "set_params", "cancel_order", "cancel_all", "flatten",
-            "manual_order", "kill_switch", "shutdown")
+            "manual_order", "kill_switch", "shutdown", "history", "trades", "pnl")
 
 
 class EngineClient(Protocol):

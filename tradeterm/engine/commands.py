@@ -25,7 +25,7 @@ async def run_command(engine: "TraderEngine", name: str, args: dict[str, Any]) -
     handlers = {"pause": _state_change, "resume": _state_change, "stop": _state_change, "start": _state_change,
                 "set_params": _set_params, "cancel_order": _cancel_order, "cancel_all": _cancel_all,
                 "flatten": _flatten, "manual_order": _manual_order, "kill_switch": _kill_switch,
-                "shutdown": _shutdown}
+                "shutdown": _shutdown, "history": _history, "trades": _trades, "pnl": _pnl}
     if not isinstance(name, str) or name not in COMMANDS:
         raise UserError(f"command: unknown command {name!r}; use one of {', '.join(COMMANDS)}")
     if not isinstance(args, dict):
@@ -151,3 +151,29 @@ async def _shutdown(engine: "TraderEngine", name: str) -> dict[str, Any]:
     """请引擎优雅退出（持仓与挂单保持不动）。"""
     engine.stopped.set()
     return {"stopping": True}
+
+
+async def _history(engine: "TraderEngine", name: str, events: int | None, bars: int | None) -> dict[str, Any]:
+    """近期历史（见 tradeterm/engine/queries.py）。"""
+    from tradeterm.engine.queries import history_of
+
+    return await history_of(engine, events, bars)
+
+
+async def _trades(engine: "TraderEngine", name: str, instance: str | None, limit: int | None) -> dict[str, Any]:
+    """回合与统计；instance 须是引擎的实例或 manual。"""
+    from tradeterm.engine.queries import trades_of
+
+    if instance is not None and instance != "manual":
+        _bot(engine, name, instance)
+    return await trades_of(engine, instance, limit)
+
+
+async def _pnl(engine: "TraderEngine", name: str, period: str | None, count: int | None,
+               instance: str | None) -> dict[str, Any]:
+    """按周期、实例、交易对的已实现盈亏；instance 须是引擎的实例或 manual。"""
+    from tradeterm.engine.queries import pnl_of
+
+    if instance is not None and instance != "manual":
+        _bot(engine, name, instance)
+    return await pnl_of(engine, period, count, instance)

@@ -18,13 +18,13 @@ class EventKind(str, Enum):
     SIGNAL = "signal"
     # 订单状态变化（负载：订单字段）
     ORDER = "order"
-    # 成交（负载：成交字段）
+    # 成交（负载：instance、symbol、side、price、amount、fee、client_order_id、trade_id、fill_ts：成交的交易所时间，UTC 毫秒）
     FILL = "fill"
     # 下单被风控或交易所拒绝（负载：instance、rule、reason）
     REJECTION = "rejection"
     # 策略实例状态变化（负载：instance、status、error）
     INSTANCE = "instance"
-    # 账户权益更新（负载：equity、cash、drawdown）
+    # 账户权益更新（负载：equity、cash、drawdown、bar_ts：采样时刻的交易所时间，UTC 毫秒）
     EQUITY = "equity"
     # 熔断触发（负载：rule、message）
     BREAKER = "breaker"

@@ -23,6 +23,7 @@ from tradeterm.broker.ccxt_broker import CcxtBroker
 from tradeterm.config.schema import AppConfig
 from tradeterm.data.market_data import MarketData
 from tradeterm.engine.account import Bookkeeper
+from tradeterm.engine.archive import EventArchive
 from tradeterm.engine.bot import Bot
 from tradeterm.engine.bus import EventBus
 from tradeterm.engine.events import Event, EventKind
@@ -108,6 +109,8 @@ class TraderEngine:
         self.stopped = asyncio.Event()
         # 通知的挂钩点：成交、拒绝、熔断、错误、陈旧行情、一键停止、对账问题交给已注册的通知器
         self.notifier = NotificationDispatcher([LogNotifier()])
+        # 成交、信号与订单结局的留档（控制台附着时从日志库读近期历史；见 tradeterm/engine/archive.py）
+        self.archive = EventArchive(self)
 
     # ---- 生命周期 ----------------------------------------------------------------------------------
 
@@ -140,6 +143,7 @@ class TraderEngine:
         self._spawn("order stream", self.execution.order_stream)
         self._spawn("order poller", self.execution.poll_orders)
         self._spawn("notifications", self._notify)
+        self._spawn("event archive", self.archive.run)
         # 启动时建立的大量长寿对象（ccxt 市场表、pandas、策略）移出垃圾回收的扫描范围：之后的完整回收
         # 不再反复扫描它们，K 线收盘时偶发的几十毫秒停顿随之消失（延迟敏感的 Python 服务的常规做法）
         gc.freeze()
@@ -167,6 +171,7 @@ class TraderEngine:
         except asyncio.TimeoutError:
             log.warning("engine stopping before every open order was checked with the exchange; the next start "
                         "reconciles them")
+        await self.archive.flush()
         await self.journal.finish_run(self.equity())
 
     def _spawn(self, what: str, factory) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import time
 from collections import deque
 from pathlib import Path
 from functools import partial
@@ -25,7 +26,7 @@ from textual.screen import Screen
 from tradeterm.engine.client import EngineClient
 from tradeterm.engine.events import EventKind
 from tradeterm.errors import UserError
-from tradeterm.tui.model import ConsoleModel
+from tradeterm.tui.model import ConsoleModel, LogEntry
 from tradeterm.tui.screens.backtest import BacktestScreen
 from tradeterm.tui.screens.confirm import ConfirmScreen
 from tradeterm.tui.screens.form import FormScreen
@@ -66,6 +67,9 @@ PALETTE_ACTIONS = (
     ("Cancel all orders", "Cancel every open order (C)", "cancel_all"),
     ("Manual order", "Open the manual order entry (o)", "order_entry"),
     ("Edit parameters", "Edit the parameters of the selected instance (e)", "edit_params"),
+    ("Trades and P&L", "Closed trades, realized P&L by day, week, month and instance (t)", "trades"),
+    ("Log filter", "Show all log lines, or only fills, signals, orders, alerts or instance changes (l)", "log_kind"),
+    ("Log: selected instance", "Show only the selected instance's log lines; again for all (i)", "log_instance"),
     ("Charts / tables view", "Small terminals: switch between the tables and the charts with the log (v)",
      "toggle_view"),
     ("Kill switch", "Block new orders, stop every instance, cancel all orders, close every position; "
@@ -122,8 +126,8 @@ class TradetermApp(App):
         self._main = MainScreen()
         # 是否有快照请求在路上（不叠加请求）
         self._polling = False
-        # 待写进日志窗格的行：(UTC 毫秒, 说明)；满了丢最旧的
-        self._pending_log: deque[tuple[int, str]] = deque(maxlen=LOG_BACKLOG)
+        # 待写进日志窗格的行；满了丢最旧的
+        self._pending_log: deque[LogEntry] = deque(maxlen=LOG_BACKLOG)
         # 上一次快照请求期间又有人要求刷新：这次结束后立刻再拉一次
         self._poll_again = False
         # 回测屏读写的日志库路径
@@ -145,6 +149,7 @@ class TradetermApp(App):
         """主屏挂载完毕：开始跟随事件、定时刷新快照、日志与图表。"""
         freeze_startup_objects()
         self.run_worker(self._follow_events(), name="engine events", group="events", exclusive=True)
+        self.load_history()
         self.set_interval(self.refresh_s, self.request_refresh)
         self.set_interval(self.chart_s, self._redraw_charts)
         self.set_interval(QUOTES_S, self._refresh_quotes)
@@ -202,9 +207,12 @@ class TradetermApp(App):
             return
         finally:
             self._polling = False
+        reconnected = self.model.disconnected
         self.model.apply_snapshot(snapshot)
         if not self._live:
             return
+        if reconnected:  # 失联期间错过的事件从日志库补上（附着的引擎重启过也一样）
+            self.load_history()
         self.banner_info = dataclasses.replace(
             self.banner_info, mode=snapshot.get("mode", "?"), exchange=snapshot.get("exchange", ""),
             killed=bool(snapshot.get("account", {}).get("killed")), connection_error="",
@@ -215,14 +223,32 @@ class TradetermApp(App):
             self._poll_again = False
             self.request_refresh()
 
+    def load_history(self) -> None:
+        """在后台向引擎要近期历史（日志、K 线、成交、权益，都来自日志库），并进模型与日志窗格。"""
+        self.run_worker(self._load_history(), name="history", group="history", exclusive=True)
+
+    async def _load_history(self) -> None:
+        """load_history 的后台部分；引擎不给（失联、旧版本引擎）时只在日志里说一声，界面照常跟随实时事件。
+
+        先订阅事件、再取历史（见 on_main_screen_ready）：两者之间发生的事件既在实时流里又在历史里，合并时按时间去重。"""
+        try:
+            history = await asyncio.wait_for(self.call_engine("history"), SNAPSHOT_TIMEOUT_S)
+        except (UserError, asyncio.TimeoutError) as exc:
+            self._pending_log.append(LogEntry(int(time.time() * 1000), "log", "",
+                                              f"LOG history not loaded: {str(exc) or type(exc).__name__}"))
+            return
+        entries = self.model.apply_history(history or {})
+        if entries and self._live:
+            self._on_main(partial(self.main_screen.add_log_history, entries))
+
     async def _follow_events(self) -> None:
         """订阅引擎事件直到界面退出；事件流中断（失联）时记下原因并稍后重新订阅。"""
         while True:
             try:
                 async for event in self.client.events():
-                    line = self.model.apply_event(event)
-                    if line is not None:
-                        self._pending_log.append((event.ts, line))
+                    entry = self.model.apply_event(event)
+                    if entry is not None:
+                        self._pending_log.append(entry)
                     if event.kind in REFRESHING_KINDS:
                         self.request_refresh()
             except (UserError, OSError) as exc:

@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tradeterm.engine.client import event_from_dict
 from tradeterm.engine.events import Event, EventKind
 
 # 每个交易对保留的报价点数（迷你走势图用），个
@@ -76,6 +77,16 @@ class FillMark:
     amount: float     # 成交数量，基础货币
 
 
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """日志窗格的一行（过滤按种类与实例）。"""
+
+    ts: int           # 事件时间，UTC 毫秒（墙上时间）
+    kind: str         # 事件种类（EventKind 的值，如 fill、rejection）
+    instance: str     # 事件所属的实例名；与实例无关或手动单为空串
+    line: str         # 显示的说明（英文，不含时间）
+
+
 def sparkline(values: list[float] | deque[float], width: int) -> str:
     """最近 width 个值的字符走势图；少于两个值时返回空串。"""
     points = list(values)[-width:]
@@ -127,6 +138,21 @@ def describe_event(event: Event) -> str | None:
     return f"LOG {data.get('message', '')}"
 
 
+def log_entry(event: Event) -> LogEntry | None:
+    """事件 -> 日志窗格的一行；不需要记的事件返回 None。"""
+    line = describe_event(event)
+    if line is None:
+        return None
+    return LogEntry(event.ts, event.kind.value, str(event.data.get("instance") or ""), line)
+
+
+def merge_by_ts(existing: deque, incoming: list, key=lambda item: item.ts) -> deque:
+    """把 incoming（较早的历史）并进 existing（实时收到的）：按 key 去重（实时的为准）、按时间排序，保留原来的长度上限。"""
+    seen = {key(item) for item in existing}
+    merged = sorted([item for item in incoming if key(item) not in seen] + list(existing), key=key)
+    return deque(merged, maxlen=existing.maxlen)
+
+
 class ConsoleModel:
     """界面的全部状态：最新快照 + 从事件累积的序列。"""
 
@@ -169,7 +195,7 @@ class ConsoleModel:
             self.equity.append((0, float(equity)))
             self.charts_dirty = True
 
-    def apply_event(self, event: Event) -> str | None:
+    def apply_event(self, event: Event) -> LogEntry | None:
         """归并一个事件；返回要写进日志窗格的一行（不需要时为 None）。"""
         self.events_seen += 1
         data = event.data
@@ -185,16 +211,45 @@ class ConsoleModel:
             self.changed_quotes.add(data["symbol"])
             self.charts_dirty = True
         elif event.kind is EventKind.FILL:
-            self.fills.append(FillMark(event.ts, data.get("instance") or "", data.get("symbol", ""),
-                                       data.get("side", ""), float(data.get("price") or 0.0),
+            # 标记按成交的交易所时间落在 K 线上（K 线的时间也是交易所时间；沙盒快速回放时墙上时间差得很远）
+            self.fills.append(FillMark(int(data.get("fill_ts") or event.ts), data.get("instance") or "",
+                                       data.get("symbol", ""), data.get("side", ""), float(data.get("price") or 0.0),
                                        float(data.get("amount") or 0.0)))
             self.charts_dirty = True
         elif event.kind is EventKind.EQUITY:
             if self.equity and self.equity[0][0] == 0 and len(self.equity) == 1:
                 self.equity.clear()  # 快照给的占位点让位给真正的采样
-            self.equity.append((event.ts, float(data.get("equity") or 0.0)))
+            self.equity.append((int(data.get("bar_ts") or event.ts), float(data.get("equity") or 0.0)))
             self.charts_dirty = True
-        return describe_event(event)
+        return log_entry(event)
+
+    def apply_history(self, history: dict[str, Any]) -> list[LogEntry]:
+        """并入引擎给的近期历史（`history` 命令：K 线、成交、权益、日志事件），返回日志窗格要补上的较早的行。
+
+        启动与附着时调用；与此前已收到的实时事件按时间去重合并（同一根 K 线、同一笔成交只留一份），所以先订阅事件、
+        再取历史，中间发生的事一件也不会丢、也不会重复。"""
+        for series in history.get("bars", []):
+            key = (series["symbol"], series["timeframe"])
+            candles = [Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in series["rows"]]
+            self.candles[key] = merge_by_ts(self.candles.get(key, deque(maxlen=CANDLE_HISTORY)), candles)
+        marks = [FillMark(int(f["ts"]), f["instance"], f["symbol"], f["side"], float(f["price"]), float(f["amount"]))
+                 for f in history.get("fills", [])]
+        self.fills = merge_by_ts(self.fills, marks, key=lambda f: (f.ts, f.instance, f.symbol, f.side, f.price,
+                                                                   f.amount))
+        points = [(int(ts), float(value)) for ts, value in history.get("equity", [])]
+        if points:
+            live = [p for p in self.equity if p[0] != 0]  # 快照给的占位点（时刻 0）让位给真正的采样
+            self.equity = merge_by_ts(deque(live, maxlen=EQUITY_HISTORY), points, key=lambda p: p[0])
+        self.charts_dirty = True
+        entries = []
+        for payload in history.get("events", []):
+            try:
+                entry = log_entry(event_from_dict(payload))
+            except (KeyError, ValueError, TypeError):  # 更新的引擎写的、这个版本不认识的事件种类：跳过
+                continue
+            if entry is not None:
+                entries.append(entry)
+        return entries
 
     # ---- 查询 -------------------------------------------------------------------------------------
 

@@ -17,10 +17,11 @@ from textual.widgets import Footer
 
 from tradeterm.errors import UserError
 from tradeterm.tui import format as fmt
-from tradeterm.tui.model import ConsoleModel
+from tradeterm.tui.model import ConsoleModel, LogEntry
 from tradeterm.tui.screens.confirm import ConfirmScreen
 from tradeterm.tui.screens.order_entry import OrderEntryScreen
 from tradeterm.tui.screens.params import ParamsScreen
+from tradeterm.tui.screens.trades import TradesScreen
 from tradeterm.tui.widgets.account import AccountBar
 from tradeterm.tui.widgets.banner import ModeBanner
 from tradeterm.tui.widgets.charts import EquityChart, PriceChart
@@ -49,6 +50,11 @@ class MainScreen(Screen):
         Binding("C", "cancel_all", "Cancel all", key_display="C", tooltip="Cancel every open order"),
         Binding("v", "toggle_view", "Charts/Log", tooltip="Small terminals: switch between the tables and the "
                                                           "charts with the log"),
+        Binding("t", "trades", "Trades", tooltip="Closed trades and realized P&L by day, week, month and instance"),
+        Binding("l", "log_kind", "Log filter", tooltip="Show all log lines, or only fills, signals, orders, alerts "
+                                                       "or instance changes"),
+        Binding("i", "log_instance", "Log: instance", tooltip="Show only the selected instance's log lines (again: "
+                                                              "every instance)"),
     ]
 
     class Ready(Message):
@@ -101,11 +107,15 @@ class MainScreen(Screen):
                        model.fills_for(row["symbol"], row["name"]))
         self.query_one("#equity-chart", EquityChart).show(list(model.equity))
 
-    def add_log(self, lines: list[tuple[int, str]]) -> None:
-        """日志窗格追加几行：[(UTC 毫秒, 说明)]。"""
+    def add_log(self, entries: list[LogEntry]) -> None:
+        """日志窗格追加几行（实时事件）。"""
         log = self.query_one("#log", EventLog)
-        for ts, line in lines:
-            log.add(ts, line)
+        for entry in entries:
+            log.add(entry)
+
+    def add_log_history(self, entries: list[LogEntry]) -> None:
+        """日志窗格并入较早的几行（引擎从日志库给出的历史）。"""
+        self.query_one("#log", EventLog).prepend(entries)
 
     def on_data_table_row_highlighted(self, event: InstancesTable.RowHighlighted) -> None:
         """换了选中的实例：图表立刻换成它的。"""
@@ -139,6 +149,28 @@ class MainScreen(Screen):
             self.notify("Tables, charts and the log are all on screen at this size.")
             return
         self.toggle_class("-charts")
+
+    def action_trades(self) -> None:
+        """t：已平仓交易与已实现盈亏（按日、周、月、实例）。"""
+        self.app.push_screen(TradesScreen())
+
+    def action_log_kind(self) -> None:
+        """l：日志窗格换到下一个种类过滤（全部、成交、信号、订单、警报、实例）。"""
+        log = self.query_one("#log", EventLog)
+        log.cycle_kind()
+        log.border_title = log.title()
+
+    def action_log_instance(self) -> None:
+        """i：日志窗格只显示选中实例的行；已经在只看某个实例时恢复显示全部实例。"""
+        log = self.query_one("#log", EventLog)
+        if log.instance is not None:
+            log.set_instance(None)
+        else:
+            row = self._instance_or_warn()
+            if row is None:
+                return
+            log.set_instance(row["name"])
+        log.border_title = log.title()
 
     def action_toggle_pause(self) -> None:
         """p：运行中则暂停，暂停或出错则恢复。"""

@@ -1,0 +1,98 @@
+"""引擎的只读查询命令：`history`（控制台启动与附着时的近期历史）、`trades`（回合）、`pnl`（按周期、实例、交易对的盈亏）。
+
+数据都来自引擎自己的日志库：在线程里用只读连接读（tradeterm/journal/history.py），不占事件循环、不阻塞写者。
+两种客户端（进程内、控制套接字）与 `tradeterm ctl trades` / `ctl pnl` 拿到的是同一份数据。
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import TYPE_CHECKING, Any, Callable
+
+from tradeterm.journal import history
+from tradeterm.journal.reader import open_readonly
+from tradeterm.report.round_trips import RoundTrip, pnl_by_key, pnl_by_period, round_trips, summarize
+
+if TYPE_CHECKING:  # 只为类型标注
+    from tradeterm.engine.trader import TraderEngine
+
+# 日志窗格历史的事件种类（与控制台日志窗格显示的种类相同）
+LOG_KINDS = ("fill", "signal", "rejection", "error", "breaker", "instance", "log", "order", "stale", "kill_switch",
+             "reconcile")
+# history 缺省给的日志条数
+HISTORY_EVENTS = 300
+# history 缺省给的每个 (交易对, 周期) 的 K 线根数（与控制台保留的根数相同）
+HISTORY_BARS = 240
+# history 缺省给的成交标记条数
+HISTORY_FILLS = 500
+# history 缺省给的权益采样点数
+HISTORY_EQUITY = 2000
+# trades 缺省给的回合数（最近的）
+TRADES_LIMIT = 100
+# pnl 缺省的周期个数
+PNL_COUNT = 7
+
+
+async def _read(engine: "TraderEngine", query: Callable[[sqlite3.Connection], Any]) -> Any:
+    """在线程里对引擎的日志库执行一个只读查询。"""
+    def run() -> Any:
+        """打开只读连接、查询、关闭。"""
+        conn = open_readonly(engine.journal.path)
+        try:
+            return query(conn)
+        finally:
+            conn.close()
+
+    return await asyncio.to_thread(run)
+
+
+async def history_of(engine: "TraderEngine", events: int | None, bars: int | None) -> dict[str, Any]:
+    """近期历史：日志事件、每个实例的 (交易对, 周期) 的 K 线、成交标记与本次运行的权益曲线（键见 README 的控制台一节）。"""
+    series = list(dict.fromkeys((bot.symbol, bot.strategy.timeframe) for bot in engine.bots.values()))
+    symbols = list(dict.fromkeys(symbol for symbol, _ in series))
+    run_id = engine.journal.run_id or 0
+    bar_count = bars or HISTORY_BARS
+
+    def query(conn: sqlite3.Connection) -> dict[str, Any]:
+        """一次读出全部历史。"""
+        return {"events": history.recent_events(conn, LOG_KINDS, events or HISTORY_EVENTS),
+                "bars": [{"symbol": symbol, "timeframe": timeframe,
+                          "rows": history.recent_bars(conn, symbol, timeframe, bar_count)}
+                         for symbol, timeframe in series],
+                "fills": history.recent_fills(conn, symbols, HISTORY_FILLS),
+                "equity": history.equity_curve(conn, run_id, HISTORY_EQUITY)}
+
+    return await _read(engine, query)
+
+
+async def all_round_trips(engine: "TraderEngine") -> list[RoundTrip]:
+    """日志库里全部模拟盘/实盘成交组成的回合（已平仓的与仍持有的）。"""
+    return round_trips(await _read(engine, history.trading_fills))
+
+
+def _matching(trips: list[RoundTrip], instance: str | None) -> list[RoundTrip]:
+    """只留某个实例的回合（instance 为 None 时全部；手动订单的实例名写 manual）。"""
+    if instance is None:
+        return trips
+    wanted = "" if instance == "manual" else instance
+    return [t for t in trips if t.instance == wanted]
+
+
+async def trades_of(engine: "TraderEngine", instance: str | None, limit: int | None) -> dict[str, Any]:
+    """最近的已平仓回合（新的在前）、仍持有的回合与全部已平仓回合的统计。"""
+    trips = _matching(await all_round_trips(engine), instance)
+    closed = [t for t in trips if not t.is_open]
+    recent = sorted(closed, key=lambda t: t.exit_ts or 0, reverse=True)[:limit or TRADES_LIMIT]
+    return {"trades": [t.to_dict() for t in recent], "open": [t.to_dict() for t in trips if t.is_open],
+            "summary": summarize(closed)}
+
+
+async def pnl_of(engine: "TraderEngine", period: str | None, count: int | None,
+                 instance: str | None) -> dict[str, Any]:
+    """已实现盈亏：最近 count 个日/周/月，按实例、按交易对，以及合计。"""
+    trips = _matching(await all_round_trips(engine), instance)
+    period = period or "day"
+    return {"period": period, "periods": pnl_by_period(trips, period, count or PNL_COUNT),
+            "by_instance": pnl_by_key(trips, "instance"), "by_symbol": pnl_by_key(trips, "symbol"),
+            "summary": summarize([t for t in trips if not t.is_open])}
