@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tradeterm.engine.events import Event, EventKind
+from tradeterm.engine.queries import pnl_result, trades_result
+from tradeterm.journal.history import JournalFill
+from tradeterm.report.round_trips import round_trips
 
 # 只读的查询命令（不改变引擎，界面启动时就会发 history）
 QUERIES = ("history", "trades", "pnl")
@@ -86,6 +89,23 @@ def frozen_events() -> list[Event]:
     return events
 
 
+def frozen_fills() -> list[JournalFill]:
+    """固定的成交（交易与盈亏屏用）：两个实例在几天里的几个回合，有赚有亏，还有一笔手动单。"""
+    day = 86_400_000
+    rows = [(0, "btc_ma_cross", "BTC/USDT", "buy", 94_800.0, 0.021), (3_600_000, "btc_ma_cross", "BTC/USDT", "sell",
+                                                                       95_310.5, 0.021),
+            (day, "btc_ma_cross", "BTC/USDT", "buy", 95_900.0, 0.02), (day + 7_200_000, "btc_ma_cross", "BTC/USDT",
+                                                                         "sell", 95_100.0, 0.02),
+            (day + 600_000, "eth_momentum", "ETH/USDT", "buy", 3_250.0, 0.6),
+            (3 * day, "eth_momentum", "ETH/USDT", "sell", 3_312.4, 0.6),
+            (3 * day + 60_000, "", "ETH/USDT", "buy", 3_320.0, 0.5), (3 * day + 900_000, "", "ETH/USDT", "sell",
+                                                                       3_301.0, 0.5),
+            (4 * day, "btc_ma_cross", "BTC/USDT", "buy", 94_950.0, 0.021)]
+    return [JournalFill(T0 - 4 * day + ts, instance, symbol, side, price, amount, price * amount * 0.001, "USDT",
+                        "manual" if not instance else f"{instance}.{'enter' if side == 'buy' else 'exit'}_long", 7)
+            for ts, instance, symbol, side, price, amount in rows]
+
+
 class FrozenClient:
     """固定数据的 EngineClient：快照不变，事件只发一遍然后静默，命令记在 commands 里、不执行。"""
 
@@ -109,9 +129,16 @@ class FrozenClient:
         return self.frozen
 
     async def command(self, name: str, **args: Any) -> Any:
-        """只记录命令；只读的查询（history、trades、pnl）另记在 queries 里，答空的结果（没有历史、没有交易）。"""
+        """只记录命令；只读的查询另记在 queries 里：history 答空（没有历史），trades、pnl 按固定的成交算
+        （与引擎用同一套函数，见 frozen_fills）。"""
         if name in QUERIES:
             self.queries.append((name, args))
+            trips = round_trips(frozen_fills())
+            if name == "trades":
+                return trades_result(trips, args.get("instance"), args.get("limit"))
+            if name == "pnl":
+                # 最后一个周期固定在最后一笔平仓所在的那天（与墙上日期无关）
+                return pnl_result(trips, args.get("period"), args.get("count"), args.get("instance"))
             return {}
         self.commands.append((name, args))
         return {}

@@ -89,3 +89,23 @@ def test_compact_charts_and_log_view(snap_compare):
         await until(pilot, lambda: not pilot.app.model.charts_dirty, what="the charts redrawn at full width")
         await pilot.pause()
     assert snap_compare(TradetermApp(FrozenClient()), terminal_size=(80, 24), run_before=charts_view)
+
+
+@pytest.mark.parametrize(("size", "tab"), [((80, 24), "2"), ((140, 45), "1")],
+                         ids=["80x24-pnl", "140x45-trades"])
+def test_trades_screen(snap_compare, size, tab):
+    """交易与盈亏屏（t）：80x24 上的按日盈亏（柱状图在上、表在下），140x45 上的交易表。"""
+    async def trades_view(pilot) -> None:
+        """主屏就绪后按 t 与标签页的数字键，等交易与盈亏都取到、画好。"""
+        from tradeterm.tui.screens.trades import TradesScreen
+
+        await settled(pilot)
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(pilot.app.screen, TradesScreen) and pilot.app.screen.pnl is not None,
+                    what="the trades screen loaded")
+        await pilot.press(tab)
+        pane = "tab-pnl" if tab == "2" else "tab-closed"
+        await until(pilot, lambda: pilot.app.screen.query_one("#trades-tabs").active == pane, what="the tab")
+        await pilot.pause()
+        await pilot.pause()
+    assert snap_compare(TradetermApp(FrozenClient()), terminal_size=size, run_before=trades_view)

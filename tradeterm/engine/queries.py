@@ -79,20 +79,31 @@ def _matching(trips: list[RoundTrip], instance: str | None) -> list[RoundTrip]:
     return [t for t in trips if t.instance == wanted]
 
 
-async def trades_of(engine: "TraderEngine", instance: str | None, limit: int | None) -> dict[str, Any]:
-    """最近的已平仓回合（新的在前）、仍持有的回合与全部已平仓回合的统计。"""
-    trips = _matching(await all_round_trips(engine), instance)
+def trades_result(trips: list[RoundTrip], instance: str | None, limit: int | None) -> dict[str, Any]:
+    """`trades` 命令的结果：最近的已平仓回合（新的在前）、仍持有的回合与全部已平仓回合的统计。"""
+    trips = _matching(trips, instance)
     closed = [t for t in trips if not t.is_open]
     recent = sorted(closed, key=lambda t: t.exit_ts or 0, reverse=True)[:limit or TRADES_LIMIT]
     return {"trades": [t.to_dict() for t in recent], "open": [t.to_dict() for t in trips if t.is_open],
             "summary": summarize(closed)}
 
 
-async def pnl_of(engine: "TraderEngine", period: str | None, count: int | None,
-                 instance: str | None) -> dict[str, Any]:
-    """已实现盈亏：最近 count 个日/周/月，按实例、按交易对，以及合计。"""
-    trips = _matching(await all_round_trips(engine), instance)
+def pnl_result(trips: list[RoundTrip], period: str | None, count: int | None, instance: str | None,
+               until_ts: int | None = None) -> dict[str, Any]:
+    """`pnl` 命令的结果：最近 count 个日/周/月、按实例、按交易对的已实现盈亏，以及合计。"""
+    trips = _matching(trips, instance)
     period = period or "day"
-    return {"period": period, "periods": pnl_by_period(trips, period, count or PNL_COUNT),
+    return {"period": period, "periods": pnl_by_period(trips, period, count or PNL_COUNT, until_ts=until_ts),
             "by_instance": pnl_by_key(trips, "instance"), "by_symbol": pnl_by_key(trips, "symbol"),
             "summary": summarize([t for t in trips if not t.is_open])}
+
+
+async def trades_of(engine: "TraderEngine", instance: str | None, limit: int | None) -> dict[str, Any]:
+    """引擎日志库里的回合（见 trades_result）。"""
+    return trades_result(await all_round_trips(engine), instance, limit)
+
+
+async def pnl_of(engine: "TraderEngine", period: str | None, count: int | None,
+                 instance: str | None) -> dict[str, Any]:
+    """引擎日志库里的已实现盈亏（见 pnl_result）。"""
+    return pnl_result(await all_round_trips(engine), period, count, instance)

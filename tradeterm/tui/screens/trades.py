@@ -26,6 +26,8 @@ from tradeterm.tui.widgets.banner import ModeBanner
 REFRESH_S = 5.0
 # 交易表最多列出的笔数（最近的）
 TRADES_SHOWN = 200
+# 盈亏柱状图横轴最多的刻度数
+MAX_TICKS = 7
 # 各周期显示的个数：日 14 天、周 8 周、月 12 个月
 PERIOD_COUNTS = {"day": 14, "week": 8, "month": 12}
 # 周期 -> 标题里的说法
@@ -44,6 +46,11 @@ def when(ts: int | None) -> str:
     if ts is None:
         return "-"
     return datetime.fromtimestamp(ts / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def right(text: str) -> Text:
+    """右对齐的格子（数字列）。"""
+    return Text(text, justify="right")
 
 
 def who(instance: str) -> str:
@@ -65,6 +72,11 @@ def summary_line(summary: dict[str, Any], quote: str) -> str:
 class PnlChart(PlotextPlot):
     """按周期的已实现盈亏柱状图（盈绿亏红）。"""
 
+    @staticmethod
+    def period_is_short(rows: list[dict[str, Any]]) -> bool:
+        """周期短于一个月（日、周）：刻度写 MM-DD；按月时写 YYYY-MM。"""
+        return len(rows) < 2 or rows[0]["start"][8:] != "01" or rows[1]["start"][8:] != "01"
+
     def show(self, title: str, rows: list[dict[str, Any]]) -> None:
         """重画：rows 为按时间先后的周期（start、pnl）。"""
         plt = self.plt
@@ -72,9 +84,17 @@ class PnlChart(PlotextPlot):
         plt.clear_figure()
         plt.title(title)
         if rows:
-            labels = [row["start"][5:] if len(rows) > 1 else row["start"] for row in rows]  # MM-DD 省地方
             values = [row["pnl"] for row in rows]
-            plt.bar(labels, values, color=["green" if v >= 0 else "red" for v in values], width=0.6)
+            xs = list(range(len(rows)))
+            plt.bar(xs, values, color=["green" if v >= 0 else "red" for v in values], width=0.6)
+            low, high = min(0.0, *values), max(0.0, *values)
+            if high > low:  # 纵轴总是含 0（柱子从 0 画起；全为正时 plotext 自己的范围会从最小的柱子开始）
+                plt.ylim(low, high)
+            # 刻度最多 MAX_TICKS 个（窄窗格里日期会挤成一团），总是含最近的一个周期；日期写 MM-DD 省地方
+            step = max(1, -(-len(rows) // MAX_TICKS))
+            ticks = xs[::-1][::step][::-1]
+            plt.xticks(ticks, [rows[i]["start"][5:] if self.period_is_short(rows) else rows[i]["start"][:7]
+                               for i in ticks])
         self.refresh()
 
 
@@ -181,8 +201,8 @@ class TradesScreen(Screen):
         for trade in trades:
             tone = "green" if trade["pnl"] > 0 else "red" if trade["pnl"] < 0 else ""
             table.add_row(when(trade["exit_ts"]), who(trade["instance"]), trade["symbol"], trade["side"],
-                          fmt.amount(trade["amount"]), fmt.money(trade["entry_price"]),
-                          fmt.money(trade["exit_price"]), fmt.money(trade["fees"]),
+                          right(fmt.amount(trade["amount"])), right(fmt.money(trade["entry_price"])),
+                          right(fmt.money(trade["exit_price"])), right(fmt.money(trade["fees"])),
                           Text(fmt.signed(trade["pnl"]), tone, justify="right"),
                           Text(fmt.percent(trade["return_pct"]), tone, justify="right"), trade["exit_reason"])
 
@@ -195,14 +215,14 @@ class TradesScreen(Screen):
         table.clear()
         for row in reversed(rows):  # 最近的在上面
             tone = "green" if row["pnl"] > 0 else "red" if row["pnl"] < 0 else ""
-            table.add_row(row["start"], str(row["trades"]), str(row["wins"]),
-                          Text(fmt.signed(row["pnl"]), tone, justify="right"), fmt.money(row["fees"]))
+            table.add_row(row["start"], right(str(row["trades"])), right(str(row["wins"])),
+                          Text(fmt.signed(row["pnl"]), tone, justify="right"), right(fmt.money(row["fees"])))
         for table_id, key, groups in (("#instances-pnl", "instance", pnl.get("by_instance", [])),
                                       ("#symbols-pnl", "symbol", pnl.get("by_symbol", []))):
             table = self.query_one(table_id, DataTable)
             table.clear()
             for group in groups:
                 rate = group["win_rate"]
-                table.add_row(who(group[key]) if key == "instance" else group[key], str(group["trades"]),
-                              "-" if rate is None else f"{rate * 100:.1f}%", fmt.signed(group["pnl"]),
-                              fmt.signed(group["best"]), fmt.signed(group["worst"]))
+                table.add_row(who(group[key]) if key == "instance" else group[key], right(str(group["trades"])),
+                              right("-" if rate is None else f"{rate * 100:.1f}%"), right(fmt.signed(group["pnl"])),
+                              right(fmt.signed(group["best"])), right(fmt.signed(group["worst"])))
