@@ -1,30 +1,87 @@
-"""启动速度（脚本，不是测试）：`tradeterm --version`、`tradeterm --help` 与 `import tradeterm` 的墙上时间，
-对照同一次运行里量的“空的 Python 进程”（python -c pass）。每项跑 REPEAT 次取中位数；最后打印一张表和一行 JSON。
+"""启动速度（脚本，不是测试）：`tradeterm --version`、`tradeterm --help`、每个 `tradeterm COMMAND --help` 与
+`import tradeterm` 的墙上时间，以及“首批报价上屏”：在伪终端里启动真正的 `tradeterm run`，到报价表里出现价格为止的秒数。
+全部对照同一次运行里量的“空的 Python 进程”（python -c pass）。
 
-用法：python bench/startup.py [--repeat 7]
+- 命令行各项每项跑 REPEAT 次取中位数。
+- 首批报价：每次用 config.yml 的临时副本（journal.path 指向临时目录，沙盒状态与日志也因此在那里），在 120x40 的伪终端里
+  启动 `python -m tradeterm.cli.main run --config 副本`，把终端输出喂给一个最小的终端模型（光标移动、清屏、写字符），
+  直到屏幕上出现报价行（`│BTC/USDT     27,123.45 ...`）；记下从启动进程到这一刻的秒数（另记第一次画出报价窗格的时刻）。
+  然后按 q、再按 y 确认退出（引擎与进程内沙盒随之停止），等进程退出；超时才 SIGTERM、最后 SIGKILL，并检查它的进程组里
+  没有留下任何进程。先跑一次不计时的热身（numba 的磁盘缓存、操作系统的文件缓存），再跑 QUOTES_REPEAT 次取中位数。
+
+最后打印一张表和一行 JSON（中位数与相对参照的倍数）。
+
+用法：python bench/startup.py [--repeat 7] [--quotes-repeat 3] [--no-quotes]
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import fcntl
 import json
+import os
+import re
+import select
+import shutil
+import signal
 import statistics
+import struct
 import subprocess
 import sys
+import tempfile
+import termios
 import time
+import unicodedata
 from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # 直接 python bench/startup.py 时也能导入 tradeterm
+
+from suite_under_load import die_with_parent  # noqa: E402  （同目录的基准脚本：子进程随本脚本一起死）
+from tradeterm.cli.main import build_parser, command_names  # noqa: E402
 
 # 仓库根目录（命令在这里运行）
 REPO = Path(__file__).resolve().parents[1]
 # 默认每项的重复次数
 REPEAT = 7
-# 被量的命令：(名字, 参数)；第一项是参照
-CASES = (
-    ("python -c pass (reference)", [sys.executable, "-c", "pass"]),
-    ("import tradeterm", [sys.executable, "-c", "import tradeterm"]),
-    ("tradeterm --version", [sys.executable, "-m", "tradeterm.cli.main", "--version"]),
-    ("tradeterm --help", [sys.executable, "-m", "tradeterm.cli.main", "--help"]),
-)
+# “首批报价”默认的计时次数（另有一次不计时的热身）
+QUOTES_REPEAT = 3
+# 参照项的名字（其余各项的倍数相对它）
+REFERENCE = "python -c pass (reference)"
+# 入口命令：与 `tradeterm` 脚本相同的 main()，用本解释器运行
+TRADETERM = [sys.executable, "-m", "tradeterm.cli.main"]
+# 伪终端的大小：列, 行
+TERMINAL_SIZE = (120, 40)
+# 报价窗格里的一行：窗格边框、交易对、紧跟着的千分位最新价（持仓、挂单与实例表里交易对后面先是方向或周期，不是价格）
+QUOTE_ROW = re.compile(r"│BTC/USDT\s+\d{1,3}(?:,\d{3})*\.\d{2}\b")
+# 报价窗格的标题（第一次画出主屏的标志）
+QUOTES_TITLE = "Quotes"
+# 退出确认框的标题（按 q 之后出现）
+QUIT_TITLE = "Quit and stop the engine?"
+# 等报价上屏的上限，秒（超过即报错并打印屏幕）
+QUOTES_TIMEOUT_S = 60.0
+# 等退出确认框的上限，秒
+CONFIRM_TIMEOUT_S = 10.0
+# 确认退出后等进程自己结束的上限，秒（停引擎、关沙盒）；之后 SIGTERM，再等同样久后 SIGKILL
+EXIT_TIMEOUT_S = 30.0
+# 读伪终端时每次 select 的等待上限，秒
+POLL_S = 0.02
+# 终端输出里的控制序列：CSI（ESC [ 参数 结尾字母）、OSC（ESC ] ... BEL 或 ESC \）、DCS/APC/PM（ESC P/_/^ ... ESC \）、
+# 字符集选择（ESC ( B 之类）与其余两字节的 ESC 序列
+ESCAPE = re.compile(r"\x1b\[([0-9;?<>=]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[P_^][^\x1b]*\x1b\\"
+                    r"|\x1b[()#][0-9A-Za-z]|\x1b[78=>DEHMNOZc\\]")
+
+
+def help_cases() -> list[tuple[str, list[str]]]:
+    """被量的命令行各项：(名字, 参数)；第一项是参照，之后是导入、--version、--help 与每个子命令的 --help。"""
+    cases = [(REFERENCE, [sys.executable, "-c", "pass"]),
+             ("import tradeterm", [sys.executable, "-c", "import tradeterm"]),
+             ("tradeterm --version", [*TRADETERM, "--version"]),
+             ("tradeterm --help", [*TRADETERM, "--help"])]
+    cases += [(f"tradeterm {name} --help", [*TRADETERM, name, "--help"]) for name in command_names(build_parser())]
+    return cases
 
 
 def timed(command: list[str]) -> float:
@@ -34,20 +91,243 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
+class TerminalScreen:
+    """最小的终端模型：只认光标定位与移动、清屏、清行、回车换行与退格，足以重建 Textual 画出的文字（颜色等样式忽略）。"""
+
+    def __init__(self, columns: int, rows: int) -> None:
+        """columns、rows 为终端的列数与行数。"""
+        # 终端宽度，列
+        self.columns = columns
+        # 终端高度，行
+        self.rows = rows
+        # 屏幕内容：rows 行，每行 columns 个字符（宽字符占两格，第二格为空串）
+        self.cells = [[" "] * columns for _ in range(rows)]
+        # 光标位置：行、列（从 0 开始）
+        self.row = self.column = 0
+        # UTF-8 的增量解码器：一块输出停在半个多字节字符上时，剩下的字节留到下一块
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # 上一块输出末尾不完整的控制序列（与下一块拼起来再解析）
+        self.pending = ""
+
+    def feed(self, data: bytes) -> None:
+        """解析一块终端输出并更新屏幕。"""
+        text = self.pending + self.decoder.decode(data)
+        # 末尾可能停在半个控制序列上：留到下一块
+        cut = text.rfind("\x1b")
+        if cut != -1 and not ESCAPE.match(text, cut):
+            self.pending, text = text[cut:], text[:cut]
+        else:
+            self.pending = ""
+        position = 0
+        for match in ESCAPE.finditer(text):
+            self._write(text[position:match.start()])
+            if match.group(2):
+                self._control(match.group(1), match.group(2))
+            position = match.end()
+        self._write(text[position:])
+
+    def _control(self, parameters: str, final: str) -> None:
+        """执行一个 CSI 控制序列（只处理影响文字位置与内容的几种）。"""
+        numbers = [int(p) if p.isdigit() else 0 for p in parameters.split(";")] if parameters[:1] not in "?<>=" \
+            else []
+        first = numbers[0] if numbers and numbers[0] else 1
+        if final in "Hf":
+            self.row = min(max((numbers[0] if numbers and numbers[0] else 1) - 1, 0), self.rows - 1)
+            column = numbers[1] if len(numbers) > 1 and numbers[1] else 1
+            self.column = min(max(column - 1, 0), self.columns - 1)
+        elif final == "A":
+            self.row = max(self.row - first, 0)
+        elif final == "B":
+            self.row = min(self.row + first, self.rows - 1)
+        elif final == "C":
+            self.column = min(self.column + first, self.columns - 1)
+        elif final == "D":
+            self.column = max(self.column - first, 0)
+        elif final == "G":
+            self.column = min(first - 1, self.columns - 1)
+        elif final == "d":
+            self.row = min(first - 1, self.rows - 1)
+        elif final == "J" and numbers[:1] in ([2], [3]):
+            self.cells = [[" "] * self.columns for _ in range(self.rows)]
+        elif final == "K":
+            line = self.cells[self.row]
+            mode = numbers[0] if numbers else 0
+            start, end = {0: (self.column, self.columns), 1: (0, self.column + 1)}.get(mode, (0, self.columns))
+            line[start:end] = [" "] * (end - start)
+
+    def _write(self, text: str) -> None:
+        """在光标处写文字（到行尾不自动换行，Textual 总是先定位再写）。"""
+        for char in text:
+            if char == "\r":
+                self.column = 0
+            elif char == "\n":
+                self.row = min(self.row + 1, self.rows - 1)
+            elif char == "\b":
+                self.column = max(self.column - 1, 0)
+            elif char >= " ":
+                width = 2 if unicodedata.east_asian_width(char) in "WF" else 1
+                if self.column + width <= self.columns:
+                    self.cells[self.row][self.column] = char
+                    if width == 2:
+                        self.cells[self.row][self.column + 1] = ""
+                self.column = min(self.column + width, self.columns - 1)
+
+    def lines(self) -> list[str]:
+        """屏幕上的每一行文字。"""
+        return ["".join(line) for line in self.cells]
+
+    def shows(self, pattern: re.Pattern[str] | str) -> bool:
+        """屏幕上是否有一行含 pattern（正则或普通文字）。"""
+        if isinstance(pattern, str):
+            return any(pattern in line for line in self.lines())
+        return any(pattern.search(line) for line in self.lines())
+
+
+def offline_config(directory: Path) -> Path:
+    """在 directory 里写一份 config.yml 的副本，journal.path 指向该目录（日志库、沙盒状态与日志文件都落在那里）。"""
+    config = yaml.safe_load((REPO / "config.yml").read_text(encoding="utf-8"))
+    config.setdefault("journal", {})["path"] = str(directory / "tradeterm.db")
+    path = directory / "config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def attach_terminal() -> None:
+    """子进程里（exec 之前）：成为新会话的首进程后把伪终端设为控制终端，并在本脚本死掉时一起死。"""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    die_with_parent()
+
+
+class ConsoleRun:
+    """一次在伪终端里运行的 `tradeterm run`：启动、读屏幕、按键、收尾。"""
+
+    def __init__(self, config_path: Path) -> None:
+        """启动进程（config_path 为配置文件）；计时从这里开始。"""
+        columns, rows = TERMINAL_SIZE
+        # 伪终端的主端（本脚本读写）与从端（子进程的标准输入输出）
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        # 子进程画出的屏幕
+        self.screen = TerminalScreen(columns, rows)
+        # 启动时刻，perf_counter 秒
+        self.started = time.perf_counter()
+        # tradeterm 进程（新会话、新进程组，组号即进程号）
+        self.process = subprocess.Popen([*TRADETERM, "run", "--config", str(config_path)], cwd=REPO, stdin=slave,
+                                        stdout=slave, stderr=slave, start_new_session=True,
+                                        preexec_fn=attach_terminal, close_fds=True)
+        os.close(slave)
+
+    def elapsed(self) -> float:
+        """从启动到现在的秒数。"""
+        return time.perf_counter() - self.started
+
+    def pump(self, timeout_s: float) -> bool:
+        """最多等 timeout_s 秒读一块输出喂给屏幕；返回是否还可能有输出（False：子进程已关掉终端）。"""
+        ready, _, _ = select.select([self.master], [], [], timeout_s)
+        if not ready:
+            return True
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # 子进程退出、从端全部关闭后 Linux 报 EIO
+            return False
+        self.screen.feed(data)
+        return bool(data)
+
+    def wait_for(self, pattern: re.Pattern[str] | str, timeout_s: float) -> float:
+        """读输出直到屏幕上出现 pattern；返回出现时刻（从启动算起的秒数）。超时或进程先退出时抛 RuntimeError。"""
+        deadline = time.perf_counter() + timeout_s
+        while not self.screen.shows(pattern):
+            if time.perf_counter() > deadline or not self.pump(POLL_S) or self.process.poll() is not None:
+                screen = "\n".join(self.screen.lines())
+                raise RuntimeError(f"tradeterm did not show {getattr(pattern, 'pattern', pattern)!r} within "
+                                   f"{timeout_s:g} s (exit code {self.process.poll()}); last screen:\n{screen}")
+        return self.elapsed()
+
+    def press(self, keys: str) -> None:
+        """向终端输入按键。"""
+        os.write(self.master, keys.encode())
+
+    def quit(self) -> str:
+        """按 q 并确认退出，等进程结束；不肯退出时依次 SIGTERM、SIGKILL。返回退出方式的说明。"""
+        how = "q + y"
+        try:
+            if self.process.poll() is None:
+                self.press("q")
+                self.wait_for(QUIT_TITLE, CONFIRM_TIMEOUT_S)
+                self.press("y")
+        except RuntimeError:
+            how = "no confirm dialog"
+        for signum in (None, signal.SIGTERM, signal.SIGKILL):
+            if signum is not None and self.process.poll() is None:
+                how = f"{how}, then {signal.Signals(signum).name}"
+                self.process.send_signal(signum)
+            deadline = time.perf_counter() + EXIT_TIMEOUT_S
+            while self.process.poll() is None and time.perf_counter() < deadline:
+                self.pump(POLL_S)  # 一直读：终端缓冲满了子进程会卡在写输出上
+            if self.process.poll() is not None:
+                break
+        self.process.wait()
+        os.close(self.master)
+        return f"{how}; exit code {self.process.returncode}; {leftover_processes(self.process.pid)}"
+
+
+def leftover_processes(group: int) -> str:
+    """进程组 group（tradeterm 的新会话）里是否还有进程；有就杀掉并如实说明。"""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return "no process left behind"
+    os.killpg(group, signal.SIGKILL)
+    return "LEFTOVER processes in its group were killed"
+
+
+def first_quotes() -> tuple[float, float, str]:
+    """运行一次控制台：返回 (第一次画出报价窗格的秒数, 第一批报价上屏的秒数, 收尾说明)。"""
+    directory = Path(tempfile.mkdtemp(prefix="tradeterm-startup-"))
+    try:
+        run = ConsoleRun(offline_config(directory))
+        try:
+            frame = run.wait_for(QUOTES_TITLE, QUOTES_TIMEOUT_S)
+            quotes = run.wait_for(QUOTE_ROW, QUOTES_TIMEOUT_S)
+        finally:
+            ending = run.quit()
+        return frame, quotes, ending
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """量每一项、打印表与 JSON。"""
     parser = argparse.ArgumentParser(description="Measure tradeterm start-up times.")
-    parser.add_argument("--repeat", type=int, default=REPEAT, help=f"runs per case (default {REPEAT})")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help=f"runs per command-line case (default {REPEAT})")
+    parser.add_argument("--quotes-repeat", type=int, default=QUOTES_REPEAT,
+                        help=f"timed console runs for 'first quotes on screen', after one warm-up run "
+                             f"(default {QUOTES_REPEAT})")
+    parser.add_argument("--no-quotes", action="store_true", help="skip the console ('first quotes') case")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error(f"--repeat: {args.repeat} is below 1; use 1 or more runs")
-    medians = {name: statistics.median(timed(command) for _ in range(args.repeat)) for name, command in CASES}
-    reference = medians[CASES[0][0]]
-    print(f"{'case':<30} {'median s':>9} {'x reference':>12}")
-    print("-" * 53)
+    if args.quotes_repeat < 1:
+        parser.error(f"--quotes-repeat: {args.quotes_repeat} is below 1; use 1 or more runs")
+    medians = {name: statistics.median(timed(command) for _ in range(args.repeat)) for name, command in help_cases()}
+    endings: list[str] = []
+    if not args.no_quotes:
+        first_quotes()  # 热身，不计时
+        runs = [first_quotes() for _ in range(args.quotes_repeat)]
+        medians["tradeterm run: quotes pane drawn"] = statistics.median(frame for frame, _, _ in runs)
+        medians["tradeterm run: first quotes on screen"] = statistics.median(quotes for _, quotes, _ in runs)
+        endings = sorted({ending for _, _, ending in runs})
+    reference = medians[REFERENCE]
+    width = max(len(name) for name in medians)
+    print(f"{'case':<{width}} {'median s':>9} {'x reference':>12}")
+    print("-" * (width + 23))
     for name, seconds in medians.items():
-        print(f"{name:<30} {seconds:>9.3f} {seconds / reference:>12.1f}")
-    print(json.dumps({"repeat": args.repeat, "median_s": {k: round(v, 4) for k, v in medians.items()},
+        print(f"{name:<{width}} {seconds:>9.3f} {seconds / reference:>12.1f}")
+    for ending in endings:
+        print(f"console shutdown: {ending}")
+    print(json.dumps({"repeat": args.repeat, "quotes_repeat": None if args.no_quotes else args.quotes_repeat,
+                      "terminal": f"{TERMINAL_SIZE[0]}x{TERMINAL_SIZE[1]}",
+                      "median_s": {k: round(v, 4) for k, v in medians.items()},
                       "ratio_to_reference": {k: round(v / reference, 2) for k, v in medians.items()}}))
     return 0
 

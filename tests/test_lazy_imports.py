@@ -1,6 +1,7 @@
 """按需导出（tradeterm/lazy.py）：`import tradeterm` 与 `import tradeterm.config.credentials` 不加载 pandas、numba、
 pydantic；导出的名字照常可用（策略插件的 `from tradeterm import Strategy`）；不存在的名字是 AttributeError。
-在全新的子进程里检查（本测试进程早已导入了这些库）。速度本身在 bench/startup.py 里量。"""
+`tradeterm --help` 与每个 `tradeterm COMMAND --help` 也不加载任何重库（子命令模块的顶层与 register() 只导入轻量模块）。
+在全新的子进程里检查（本测试进程早已导入了这些库）。速度本身在 bench/startup.py 里量，这里不断言时间。"""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import sys
 
 import pytest
 
+from tradeterm.cli.main import build_parser, command_names
+
 # 启动路径上不该出现的重库
-HEAVY = ("pandas", "numba", "pydantic", "ccxt", "textual")
+HEAVY = ("pandas", "numpy", "numba", "pydantic", "ccxt", "textual", "aiosqlite", "plotext")
+# 要检查的 --help：根命令，以及每个已注册的子命令（新加的子命令自动在内）
+HELP_COMMANDS = ["", *command_names(build_parser())]
 
 
 def loaded_after(statement: str) -> dict[str, bool]:
@@ -27,6 +32,32 @@ def loaded_after(statement: str) -> dict[str, bool]:
 def test_the_start_up_path_loads_no_heavy_library(statement):
     """包、凭据模块与 --version 都不导入重库。"""
     assert not any(loaded_after(statement).values()), loaded_after(statement)
+
+
+def help_outcome(command: str) -> dict:
+    """在新的 Python 进程里像 `python -m tradeterm.cli.main [command] --help` 那样运行入口模块，
+    返回 {"code": 退出码, "heavy": 已导入的重库, "printed": 是否打印了用法}。"""
+    argv = [*command.split(), "--help"]
+    code = ("import io, json, runpy, sys\n"
+            f"sys.argv = ['tradeterm', *{argv!r}]\n"
+            "sys.stdout = out = io.StringIO()\n"
+            "try:\n"
+            "    runpy.run_module('tradeterm.cli.main', run_name='__main__', alter_sys=True)\n"
+            "    code = None\n"
+            "except SystemExit as exc:\n"
+            "    code = exc.code\n"
+            "sys.stdout = sys.__stdout__\n"
+            f"print(json.dumps({{'code': code, 'heavy': [n for n in {HEAVY!r} if n in sys.modules],\n"
+            "                  'printed': out.getvalue().startswith('usage: tradeterm')}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: f"{c or 'tradeterm'} --help")
+def test_help_loads_no_heavy_library(command):
+    """--help 打印用法、以退出码 0 结束，且没有导入任何重库（处理函数才导入它们）。"""
+    outcome = help_outcome(command)
+    assert outcome == {"code": 0, "heavy": [], "printed": True}, outcome
 
 
 def test_exported_names_still_work():

@@ -1,5 +1,5 @@
 """`tradeterm web` 作为真实子进程：对着测试里启动的 headless 引擎（其沙盒也在测试里），用 aiohttp 取页面、
-检查口令（401/200），经 textual-serve 的 /ws 打开一个浏览器会话并收到控制台的输出；
+检查口令（401/200），经 textual-serve 的 /ws 打开一个浏览器会话并收到控制台的输出（还原成屏幕文字，按键栏不空）；
 监听 0.0.0.0 却没有口令时拒绝启动。"""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import aiohttp
 import pytest
 
+from tests.cli.terminal_screen import TerminalScreen
 from tests.engine.conftest import sandbox  # noqa: F401  （pytest 夹具）
 from tests.engine.test_headless import REPO, EngineProcess, headless, short_dir  # noqa: F401  （pytest 夹具）
 from tradeterm.tui.app import TradetermApp
@@ -24,6 +25,8 @@ PASSWORD = "correct horse"
 START_TIMEOUT_S = 20.0
 # 等浏览器会话（attach 子进程）画出主屏的上限，秒
 SESSION_TIMEOUT_S = 30.0
+# 浏览器会话的终端大小（列, 行），即页面连 /ws 时带的 width、height
+SESSION_SIZE = (120, 40)
 
 
 def free_port() -> int:
@@ -45,6 +48,26 @@ async def start_web(*args: str, env: dict[str, str] | None = None) -> EngineProc
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     return EngineProcess(proc)
+
+
+async def read_session(ws, screen: TerminalScreen, ready, what: str, web: EngineProcess) -> None:
+    """把 /ws 上控制台的输出喂给 screen，直到 ready() 为真；SESSION_TIMEOUT_S 内等不到则失败（附上屏幕与 web 的输出）。"""
+    deadline = asyncio.get_running_loop().time() + SESSION_TIMEOUT_S
+    while not ready():
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, f"no {what} over /ws; the screen:\n" + "\n".join(screen.lines()) + f"\n{web.output()}"
+        try:
+            message = await ws.receive(timeout=remaining)
+        except asyncio.TimeoutError:
+            continue
+        assert message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), message
+        if message.type is aiohttp.WSMsgType.BINARY:
+            screen.feed(message.data)
+
+
+def session_url(port: int) -> str:
+    """浏览器会话的 websocket 地址（页面上的脚本就这样连，带着终端大小）。"""
+    return f"http://127.0.0.1:{port}/ws?width={SESSION_SIZE[0]}&height={SESSION_SIZE[1]}"
 
 
 async def stop(process: EngineProcess) -> None:
@@ -73,20 +96,33 @@ async def test_web_serves_the_console_page_and_a_browser_session(headless):
                 page = await response.text()
             assert f"<div>{TradetermApp.TITLE}</div>" in page
             assert f"ws://127.0.0.1:{port}/ws" in page
-            output = b""
-            async with session.ws_connect(f"http://127.0.0.1:{port}/ws?width=120&height=40") as ws:
-                deadline = asyncio.get_running_loop().time() + SESSION_TIMEOUT_S
-                while not (b"Instances" in output and b"BTC/USDT" in output):
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    assert remaining > 0, f"no console output over /ws; got {output[-500:]!r}\n{web.output()}"
-                    try:
-                        message = await ws.receive(timeout=remaining)
-                    except asyncio.TimeoutError:
-                        continue
-                    assert message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), message
-                    if message.type is aiohttp.WSMsgType.BINARY:
-                        output += message.data
+            screen = TerminalScreen(*SESSION_SIZE)
+            async with session.ws_connect(session_url(port)) as ws:
+                await read_session(ws, screen, lambda: "Instances" in (text := "\n".join(screen.lines()))
+                                   and "BTC/USDT" in text, "main screen", web)
                 await ws.send_str(json.dumps(["stdin", "q"]))
+    finally:
+        await stop(web)
+
+
+async def test_the_key_bar_shows_before_the_page_is_clicked(headless):
+    """浏览器刚打开页面、还没点进终端时的一屏：最下面的按键栏有 ? Help、q Quit、K KILL（修复前是空行）。
+
+    会话就是 textual-serve 对每个标签页做的：`tradeterm web` 配置的命令、textual-serve 设的环境（web 驱动等），
+    页面连上 /ws 后先发一次终端大小；不发 focus——页面上的脚本只在终端真的获得焦点（用户点进去）时才发，
+    而 web 驱动一启动就告诉 App 它没有焦点。"""
+    _engine, config_path, _journal = headless
+    port = free_port()
+    web = await start_web("--config", str(config_path), "--port", str(port))
+    try:
+        await web.wait_line("serving the console on", START_TIMEOUT_S)
+        screen = TerminalScreen(*SESSION_SIZE)
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(session_url(port)) as ws:
+                await ws.send_str(json.dumps(["resize", {"width": SESSION_SIZE[0], "height": SESSION_SIZE[1]}]))
+                await read_session(ws, screen, lambda: all(key in screen.lines()[-1]
+                                                           for key in ("? Help", "q Quit", "K KILL")),
+                                   "key bar with ?, q and K", web)
     finally:
         await stop(web)
 

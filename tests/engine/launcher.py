@@ -29,7 +29,8 @@ from pathlib import Path
 # 仓库根目录（母进程在这里运行，才能导入 tradeterm 与 tests）
 REPO = Path(__file__).resolve().parents[2]
 # 母进程预先导入的模块：子进程不必再付这些导入的时间（没列上的照常在子进程里导入，只是慢一些）
-PRELOAD = ("tradeterm.cli.main", "tradeterm.cli.run", "tradeterm.cli.sandbox", "tradeterm.config",
+# （子命令模块的顶层不再导入配置校验与引擎，所以 tradeterm.config.loader 要单独列上）
+PRELOAD = ("tradeterm.cli.main", "tradeterm.cli.run", "tradeterm.cli.sandbox", "tradeterm.config.loader",
            "tradeterm.engine.factory", "tradeterm.engine.trader", "tradeterm.engine.control",
            "tradeterm.engine.client", "tradeterm.sandbox.server", "tradeterm.strategy.loader",
            "ccxt.async_support", "ccxt.pro", "aiosqlite", "aiohttp")

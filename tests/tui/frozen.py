@@ -71,6 +71,12 @@ def frozen_events() -> list[Event]:
                                                          "volume": 1.0}))
     for i, last in enumerate([3_290.0, 3_301.5, 3_296.0, 3_310.0, 3_305.2]):
         events.append(Event(EventKind.QUOTE, T0 + i * 1000, {"symbol": "ETH/USDT", "last": last, "ts_bar": T0}))
+        # 报价订阅的 QUOTE（engine/tickers.py）：买一 = 最新价、卖一高一个价格步长（沙盒的价差规则）、24 小时统计；
+        # BTC/USDT 只有 K 线、没有这种报价：它的买卖价显示为 -
+        events.append(Event(EventKind.QUOTE, T0 + i * 1000, {
+            "symbol": "ETH/USDT", "last": last, "bid": last, "ask": round(last + 0.01, 2), "bid_volume": 4.2,
+            "ask_volume": 3.1, "volume_24h": 102_937.26 + i * 10, "quote_volume_24h": 339_811_000.0 + i * 33_000,
+            "change_24h": 0.0123, "ts": T0 + i * 1000, "source": "stream"}))
     events.append(Event(EventKind.SIGNAL, T0 + 180_000, {"instance": "btc_ma_cross", "side": "buy", "opening": True,
                                                           "reason": "ma cross up", "acted": True}))
     events.append(Event(EventKind.FILL, T0 + 185_000, {"instance": "btc_ma_cross", "symbol": "BTC/USDT",

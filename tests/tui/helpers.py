@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from rich.cells import cell_len
-from textual.widgets import Input
+from textual.widgets import Footer, Input
 
 from tests.engine.conftest import nudge_until as nudge_engine
 from tests.tui.frozen import frozen_events
@@ -59,6 +59,17 @@ async def step_until(pilot, sandbox, engine, predicate, what: str = "condition")
                                                       for s in statuses), f"the engine to close the bar before {now}")
     if not predicate():
         raise AssertionError(f"{what} did not happen within {MAX_BARS} bars")
+
+
+def footer_keys_on_screen(app) -> set[str]:
+    """当前屏幕的按键栏上完整显示在屏幕宽度之内的键（key_display 或键名）；屏幕还没装好按键栏时为空集。"""
+    width = app.size.width
+    shown = set()
+    for item in (child for footer in app.screen.query(Footer) for child in footer.children):
+        key = getattr(item, "key_display", None) or getattr(item, "key", None)
+        if key and item.region.width and item.region.right <= width:
+            shown.add(str(key))
+    return shown
 
 
 def steady_cursors(app) -> None:

@@ -10,13 +10,17 @@ import time
 from pathlib import Path
 
 import pytest
+from textual import events
+from textual.geometry import Region
 from textual.widgets import DataTable, Input, TabbedContent
 
 from tests.tui.frozen import FrozenClient
-from tests.tui.helpers import SIZE, settled, steady_cursors, until
+from tests.tui.helpers import SIZE, footer_keys_on_screen, settled, steady_cursors, until
 from tradeterm.backtest.engine import run_backtest
 from tradeterm.backtest.prepare import load_candles, prepare_single
+from tradeterm.data.synthetic import synthetic_ohlcv
 from tradeterm.journal.backtests import list_backtests
+from tradeterm.journal.runs import record_backtest
 from tradeterm.report.metrics import result_metrics
 from tradeterm.report.tables import format_value
 from tradeterm.strategy.loader import load_strategy_class
@@ -26,6 +30,9 @@ from tradeterm.tui.screens.main import MainScreen
 
 # 真实 K 线：binance.us BTC/USDT 2023 年 3 月的 1 分钟线
 CSV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03.csv"
+
+# 预先记进日志库的回测用的合成 K 线根数（只需要几笔交易，越少越快）
+RUN_BARS = 2_000
 
 pytestmark = pytest.mark.skipif(not CSV.is_file(), reason=f"{CSV} is not available")
 
@@ -129,3 +136,103 @@ def test_backtest_screen_snapshot(snap_compare, tmp_path, utc):
 
     app = TradetermApp(FrozenClient(), journal_path=tmp_path / "tradeterm.db")
     assert snap_compare(app, terminal_size=SIZE, run_before=finished)
+
+
+def record_runs(journal: Path, runs: list[dict]) -> list[int]:
+    """像 `tradeterm backtest` 一样把几次真实回测（MACross，带种子的合成行情，每组参数一次）写进日志库，返回运行号。"""
+    ids = []
+    for params in runs:
+        data = synthetic_ohlcv(RUN_BARS, seed=3)
+        prepared = prepare_single(load_strategy_class("MACross"), params, data, "synthetic")
+        result = run_backtest(prepared.specs, prepared.settings)
+        ids.append(record_backtest(journal, result, result_metrics(result), prepared.described))
+    return ids
+
+
+async def open_backtest_screen(pilot) -> BacktestScreen:
+    """在主屏按 b，等回测屏打开并读完运行列表。"""
+    await pilot.press("b")
+    await until(pilot, lambda: isinstance(pilot.app.screen, BacktestScreen), what="the backtest screen")
+    screen: BacktestScreen = pilot.app.screen
+    await until(pilot, lambda: not screen.first_runs, what="the runs list read from the journal")
+    return screen
+
+
+async def test_earlier_runs_are_marked_with_the_fewest_keys(tmp_path):
+    """日志库里已有两次回测：b 打开回测屏时运行列表页在前、焦点在列表上，一个空格就标记光标行（最新的运行），
+    下移再空格标记第二次，c 并排对比。从表单里按 r 一键回到列表（Tab 也直接从列表回到表单的第一个字段）；
+    按键栏上有 r 与空格。"""
+    journal = tmp_path / "tradeterm.db"
+    first, second = record_runs(journal, [{}, {"fast": 5, "slow": 20}])
+    app = TradetermApp(FrozenClient(), journal_path=journal)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_backtest_screen(pilot)
+        table = screen.query_one("#bt-runs", DataTable)
+        await until(pilot, lambda: table.row_count == 2 and screen.focused is table, what="the focused runs list")
+        assert screen.query_one("#bt-results", TabbedContent).active == "tab-runs"
+        await until(pilot, lambda: {"r", "space"} <= footer_keys_on_screen(app), what="r and Space in the key bar")
+
+        await pilot.press("space")  # 最新的运行在最上面，光标就在它上面
+        await until(pilot, lambda: screen.marked == [second], what="the newest run marked")
+        assert str(table.get_cell(str(second), "mark")) == "✓"
+        await pilot.press("down", "space", "c")
+        compare = screen.query_one("#bt-compare-table", DataTable)
+        await until(pilot, lambda: len(compare.columns) == 3 and compare.row_count, what="the comparison")
+        assert {str(c.label) for c in compare.columns.values()} == {"Metric", f"Run {first}", f"Run {second}"}
+        assert screen.focused is compare
+
+        # 从表单回到列表：r 一键（焦点落在列表上，空格直接取消标记光标行）
+        await pilot.press("tab")
+        await until(pilot, lambda: screen.focused is screen.query_one("#bt-strategy"), what="the first form field")
+        await pilot.press("r")
+        await until(pilot, lambda: screen.focused is table, what="r focusing the runs list")
+        assert screen.query_one("#bt-results", TabbedContent).active == "tab-runs"
+        await pilot.press("space")
+        await until(pilot, lambda: screen.marked == [second], what="the highlighted run unmarked")
+        assert str(table.get_cell(str(first), "mark")) == ""
+
+
+def rendered_lines(widget) -> list[str]:
+    """部件此刻画在屏幕上的各行文字；每一行都要确实露在屏幕上（那个位置最上层的就是这个部件），否则测试失败。"""
+    region = widget.region
+    screen = widget.screen
+    assert region.height and region.right <= screen.size.width and region.bottom <= screen.size.height, region
+    for y in range(region.y, region.bottom):
+        assert screen.get_widget_at(region.x, y)[0] is widget, f"line {y} of {widget} is covered or scrolled away"
+    return [strip.text.rstrip() for strip in widget.render_lines(Region(0, 0, region.width, region.height))]
+
+
+async def test_a_long_data_path_is_shown_in_full_at_80x24(tmp_path):
+    """临时目录下很深的一条 CSV 路径：80x24 上数据框下面那行把它整条显示出来（在 / 之后折行），
+    文件名完整地落在一行里；改回 synthetic 时那行也跟着变。"""
+    folder = tmp_path.joinpath("exports", "binance-us", "spot", "btc-usdt", "2023")
+    folder.mkdir(parents=True)
+    csv = folder / "binanceus_BTCUSDT_1m_2023-03_w1.csv"
+    csv.write_text(CSV.read_text()[:2_000])
+    app = TradetermApp(FrozenClient(), journal_path=tmp_path / "tradeterm.db")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_backtest_screen(pilot)
+        screen.query_one("#bt-data", Input).value = str(csv)
+        label = screen.query_one("#bt-data-path")
+        # 整条路径都画在屏幕上，一个字符也不少
+        await until(pilot, lambda: "".join(rendered_lines(label)) == f"data: {csv}", what="the whole path on screen")
+        lines = rendered_lines(label)
+        assert lines[-1] == csv.name  # 文件名完整地在一行里
+        assert all(line.endswith("/") for line in lines[:-1])  # 只在 / 之后断行
+        screen.query_one("#bt-data", Input).value = "synthetic"
+        await until(pilot, lambda: label.region.height == 1 and rendered_lines(label) == ["data: synthetic"],
+                    what="the label following the field")
+
+
+async def test_the_key_bar_fills_in_while_the_app_has_no_focus(tmp_path):
+    """浏览器版的情形（textual-serve 的 web 驱动一启动就发 AppBlur，页面上的终端要等用户点进去才聚焦）：App 没有焦点时
+    打开的回测屏，按键栏照样列出它的键，而不是一直空着。"""
+    app = TradetermApp(FrozenClient(), journal_path=tmp_path / "tradeterm.db")
+    async with app.run_test(size=SIZE) as pilot:
+        app.post_message(events.AppBlur())
+        await until(pilot, lambda: not app.app_focus, what="the app blurred")
+        await app.run_action("backtest")  # 不按键：按键会让 App 重新认为自己有焦点
+        await until(pilot, lambda: isinstance(app.screen, BacktestScreen), what="the backtest screen")
+        await until(pilot, lambda: {"esc", "^r", "r", "?", "q"} <= footer_keys_on_screen(app),
+                    what="the backtest keys in the key bar")
+        assert not app.app_focus

@@ -87,6 +87,8 @@ async def test_history_fills_log_and_charts_on_start_and_the_trades_screen_agree
         fill_lines = [e.line for e in log.entries if e.kind == "fill"]
         text = log_text(log)
         assert all(line.split(" @ ")[1] in text for line in fill_lines), text
+        width = log.scrollable_content_region.width
+        assert 0 < width < 60 and all(strip.cell_length <= width for strip in log.lines), width
         # 过滤：l 切到只看成交，每一行都是 FILL；再切几次回到全部
         await pilot.press("l")
         await until(pilot, lambda: log.kind_filter == "fills", what="fills filter")

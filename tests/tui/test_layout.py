@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from tests.engine.conftest import flip
-from tests.tui.helpers import until
+from tests.tui.helpers import footer_keys_on_screen, until
 from tradeterm.engine.client import InProcessClient
 from tradeterm.tui.app import TradetermApp
 
@@ -19,17 +19,6 @@ SSH_SIZE = (80, 24)
 def sandbox(frozen_sandbox):
     """本模块里引擎连的沙盒：时钟停住（画面只取决于引擎的状态，不取决于机器快慢）。"""
     return frozen_sandbox
-
-
-def footer_keys_on_screen(app) -> set[str]:
-    """按键栏上完整显示在屏幕宽度之内的键（key_display 或键名）。"""
-    width = app.size.width
-    shown = set()
-    for item in app.screen.query_one(Footer).children:
-        key = getattr(item, "key_display", None) or getattr(item, "key", None)
-        if key and item.region.width and item.region.right <= width:
-            shown.add(str(key))
-    return shown
 
 
 async def test_every_instance_and_the_essential_keys_fit_in_80x24(start_engine):

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tradeterm.backtest.broker import Book, FeeSchedule, OrderRequest, RiskCheck, SimulatedBroker, marked_open_trade
+from tradeterm.backtest.defaults import PATHS
 from tradeterm.backtest.fast import simulate
 from tradeterm.execution.fills import REJECT_REASONS, MarketRules
 from tradeterm.backtest.results import (
@@ -40,8 +41,6 @@ from tradeterm.strategy.base import SIGNAL_COLUMNS, Strategy
 ProgressFunction = Callable[[int, int], None]
 # 逐事件路径每处理这么多次 K 线回报一次进度
 PROGRESS_EVERY = 20_000
-# 可选的路径名：auto（能快则快）、fast（必须走快速路径）、event（逐事件）
-PATHS = ("auto", "fast", "event")
 
 
 @dataclass

@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 
 from tradeterm.backtest.broker import FeeSchedule
+# 默认值定义在轻量的 defaults 模块里（命令行帮助要用）；这里照旧可以导入它们
+from tradeterm.backtest.defaults import DEFAULT_CASH, DEFAULT_FEE, DEFAULT_SLIPPAGE_BPS, DEFAULT_SYNTHETIC_BARS
 from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, ProgressFunction
 from tradeterm.execution.fills import MarketRules
 from tradeterm.sizing.sizers import ALL_IN, SizingFunction, PositionSizer
@@ -24,15 +26,6 @@ from tradeterm.errors import DataError
 from tradeterm.models import MarketType
 from tradeterm.strategy.base import Strategy
 from tradeterm.strategy.loader import build_strategy
-
-# 单策略回测的默认初始资金，计价货币
-DEFAULT_CASH = 10_000.0
-# 单策略回测的默认费率（maker 与 taker 相同），小数（0.001 = 0.1%）
-DEFAULT_FEE = 0.001
-# 单策略回测的默认滑点，基点
-DEFAULT_SLIPPAGE_BPS = 0.0
-# 没有 CSV 时合成 K 线的默认根数
-DEFAULT_SYNTHETIC_BARS = 5_000
 
 
 @dataclass

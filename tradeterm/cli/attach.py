@@ -6,10 +6,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-
-from tradeterm.config import load_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_attach(args: argparse.Namespace) -> int:
     """连接引擎（第一次连不上就报错退出），然后运行控制台直到用户退出。"""
+    # 按需导入：配置校验要加载 pydantic 与 pandas，--help 不需要它们；asyncio 也只在运行时才要
+    import asyncio
+
+    from tradeterm.config import load_config
+
     config = load_config(args.config)
     return asyncio.run(attach(config))
 

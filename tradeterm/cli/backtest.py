@@ -19,33 +19,22 @@ import sys
 import time
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from tradeterm.backtest.broker import FeeSchedule
-from tradeterm.backtest.engine import PATHS, BacktestSettings, InstanceSpec, fast_path_possible, run_backtest
-from tradeterm.execution.markets import resolve_rules
-from tradeterm.backtest.prepare import (
-    DEFAULT_CASH, DEFAULT_FEE, DEFAULT_SLIPPAGE_BPS, DEFAULT_SYNTHETIC_BARS, describe_run, load_candles,
-    prepare_single, warmup_warnings,
-)
-from tradeterm.backtest.results import BacktestResult
+# 模块顶层只导入轻量的模块（--help 与 register() 要用）；回测引擎、pandas、numba、pydantic 与 plotext 在各个函数里
+# 按需导入，`tradeterm --help` 因此不为它们付出约一秒的导入时间
+from tradeterm.backtest.defaults import DEFAULT_CASH, DEFAULT_FEE, DEFAULT_SLIPPAGE_BPS, DEFAULT_SYNTHETIC_BARS, PATHS
 from tradeterm.cli.flags import checked_symbol, finite_number, output_file_problem, whole_number
-from tradeterm.sizing.sizers import ALL_IN, sizer_from_config
-from tradeterm.config import load_config
-from tradeterm.config.loader import load_risk_file
 from tradeterm.config.markets import TIMEFRAME_MS
-from tradeterm.config.schema import MAX_CASH
-from tradeterm.data.synthetic import synthetic_ohlcv
 from tradeterm.errors import UserError
 from tradeterm.journal.paths import journal_path_problem
-from tradeterm.journal.runs import json_safe, record_backtest
 from tradeterm.models import MarketType
-from tradeterm.report.charts import render_charts
-from tradeterm.report.metrics import result_metrics
-from tradeterm.report.tables import metrics_table
-from tradeterm.strategy.loader import build_strategy, load_strategy_class
-from tradeterm.strategy.params import parse_param_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tradeterm.backtest.engine import BacktestSettings, InstanceSpec
+    from tradeterm.backtest.results import BacktestResult
 
 # CSV 回测的默认日志库路径（当前目录）
 DEFAULT_JOURNAL = Path("tradeterm.db")
@@ -110,6 +99,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """子命令入口：准备实例、运行、打印、导出、写日志库。"""
+    # 按需导入（见模块顶部的说明）
+    from tradeterm.backtest.engine import fast_path_possible, run_backtest
+    from tradeterm.backtest.prepare import warmup_warnings
+    from tradeterm.journal.runs import record_backtest
+    from tradeterm.report.charts import render_charts
+    from tradeterm.report.metrics import result_metrics
+
     started = int(time.time() * 1000)
     if bool(args.strategy) == bool(args.config):
         raise UsageError("backtest: pass either --strategy NAME --data FILE.csv, or --config config.yml "
@@ -142,6 +138,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _from_flags(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestSettings, Path, dict]:
     """由命令行参数准备单个实例（裸 CSV：除非 --exchange/--markets，没有交易所规则）。"""
+    # 按需导入（见模块顶部的说明）
+    from tradeterm.backtest.prepare import load_candles, prepare_single
+    from tradeterm.config.loader import load_risk_file
+    from tradeterm.execution.markets import resolve_rules
+    from tradeterm.sizing.sizers import ALL_IN, sizer_from_config
+    from tradeterm.strategy.loader import build_strategy, load_strategy_class
+    from tradeterm.strategy.params import parse_param_text
+
     if len(args.data) != 1 or "=" in args.data[0] and not Path(args.data[0]).exists():
         raise UsageError(f"--data: single-strategy mode needs exactly one CSV path, got {args.data or 'none'}; "
                          f"e.g. --data candles.csv")
@@ -173,6 +177,16 @@ def _from_flags(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestS
 
 def _from_config(args: argparse.Namespace) -> tuple[list[InstanceSpec], BacktestSettings, Path, dict]:
     """由 config.yml 准备全部启用的实例：一个共享账户；费率、仓位、交易所规则来自配置。"""
+    # 按需导入（见模块顶部的说明）
+    from tradeterm.backtest.broker import FeeSchedule
+    from tradeterm.backtest.engine import BacktestSettings, InstanceSpec
+    from tradeterm.backtest.prepare import describe_run, load_candles
+    from tradeterm.config import load_config
+    from tradeterm.data.synthetic import synthetic_ohlcv
+    from tradeterm.execution.markets import resolve_rules
+    from tradeterm.sizing.sizers import sizer_from_config
+    from tradeterm.strategy.loader import build_strategy, load_strategy_class
+
     if args.param:
         raise UsageError("--param: with --config, set parameters under strategies[].params in the config file")
     if args.risk_config:
@@ -264,6 +278,9 @@ def _timeframe(text: str) -> str:
 
 def _cash(value: float | None, default: float) -> float:
     """初始资金须为正且不超过 MAX_CASH（再大的金额换算成数量时会溢出）。"""
+    # 按需导入：配置结构要加载 pydantic（见模块顶部的说明）
+    from tradeterm.config.schema import MAX_CASH
+
     cash = default if value is None else value
     if not 0 < cash <= MAX_CASH:
         raise UsageError(f"--cash {cash:g}: starting cash must be above 0 and at most {MAX_CASH:,} (quote currency), "
@@ -313,6 +330,11 @@ def _progress_bar():
 
 def _summary(result: BacktestResult, metrics: dict) -> str:
     """指标表与一行说明（路径、K 线数、被拒绝的下单数）。"""
+    # 按需导入（见模块顶部的说明）
+    import pandas as pd
+
+    from tradeterm.report.tables import metrics_table
+
     columns = {"Portfolio": metrics["portfolio"]} if len(result.instances) > 1 else {}
     columns.update({r.name: metrics["instances"][r.name] for r in result.instances})
     lines = []
@@ -326,6 +348,9 @@ def _summary(result: BacktestResult, metrics: dict) -> str:
 
 def _risk_lines(result: BacktestResult) -> list[str]:
     """熔断触发（时间与说明）与按规则统计的拒绝次数；都没有时为空。"""
+    # 按需导入（见模块顶部的说明）
+    import pandas as pd
+
     lines = []
     for event in result.risk_events:
         when = pd.to_datetime(event.ts, unit="ms", utc=True)
@@ -342,6 +367,9 @@ def _risk_lines(result: BacktestResult) -> list[str]:
 def write_json(path: Path, result: BacktestResult, metrics: dict) -> None:
     """写 JSON：{"metrics": 组合指标, "instances": 各实例指标, "trades": [...], "rejections": [...],
     "risk_events": [...], "equity": [{ts, equity}]}。"""
+    # 按需导入（见模块顶部的说明）
+    from tradeterm.journal.runs import json_safe
+
     payload = {
         "metrics": metrics["portfolio"],
         "instances": metrics["instances"],

@@ -8,8 +8,6 @@ from tradeterm.cli.common import format_ts, load_bars, parse_params
 from tradeterm.cli.flags import plugin_dirs, whole_number
 from tradeterm.errors import UserError
 from tradeterm.models import MarketType
-from tradeterm.strategy.loader import build_strategy, load_strategy_class
-from tradeterm.strategy.lookahead import check_lookahead
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     """执行前视检查并打印结果；通过返回 0，发现前视返回 1。"""
+    # 按需导入：策略加载与前视检查要加载 pandas 与 numba，--help 不需要它们
+    from tradeterm.strategy.loader import build_strategy, load_strategy_class
+    from tradeterm.strategy.lookahead import check_lookahead
+
     if args.samples < 1:
         raise UserError(f"--samples {args.samples}: check at least 1 bar, e.g. --samples 60")
     cls = load_strategy_class(args.strategy, plugin_dirs(args.dir))

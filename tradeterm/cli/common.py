@@ -1,15 +1,16 @@
-"""子命令共用的小工具：加载数据（CSV 或合成）、解析 --param、格式化时间。"""
+"""子命令共用的小工具：加载数据（CSV 或合成）、解析 --param、格式化时间。
+
+模块顶层只导入标准库：`register()` 与 `--help` 会导入本模块，pandas 等重库只在真正加载数据、解析参数时才导入。
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from tradeterm.data import load_ohlcv_csv, synthetic_ohlcv
-from tradeterm.strategy.params import parse_param_text
+if TYPE_CHECKING:
+    import pandas as pd
 
 # 未给 --data 时合成行情的根数与种子
 DEFAULT_SYNTHETIC_BARS = 5_000
@@ -19,6 +20,9 @@ DEFAULT_SYNTHETIC_SEED = 7
 
 def load_bars(data: str | None, timeframe: str = "1m") -> tuple[pd.DataFrame, str]:
     """--data 给了就读 CSV，否则生成带种子的合成行情；返回 (K 线表, 来源说明)。"""
+    # 按需导入：数据层要加载 pandas 与 numpy，只在处理函数真正读数据时付出这份导入时间
+    from tradeterm.data import load_ohlcv_csv, synthetic_ohlcv
+
     if data:
         return load_ohlcv_csv(Path(data)), data
     bars = synthetic_ohlcv(DEFAULT_SYNTHETIC_BARS, seed=DEFAULT_SYNTHETIC_SEED, timeframe=timeframe)
@@ -27,6 +31,9 @@ def load_bars(data: str | None, timeframe: str = "1m") -> tuple[pd.DataFrame, st
 
 def parse_params(items: list[str] | None) -> dict[str, Any]:
     """把多个 --param k=v 合成字典（值按 YAML 转成数字/布尔/文本）。"""
+    # 按需导入：tradeterm.strategy 包会加载 pandas（策略基类）
+    from tradeterm.strategy.params import parse_param_text
+
     return dict(parse_param_text(item) for item in items or [])
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from tradeterm.config import load_config
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """注册 config 子命令。"""
@@ -17,6 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_config(args: argparse.Namespace) -> int:
     """校验并打印摘要；配置有误时由 main 打印问题列表并返回 2。"""
+    # 按需导入：配置校验要加载 pydantic 与 pandas，--help 不需要它们
+    from tradeterm.config import load_config
+
     config = load_config(args.config)
     print(describe_config(config, args.config))
     return 0

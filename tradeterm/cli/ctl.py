@@ -8,13 +8,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from typing import Any
 
 from tradeterm.cli.common import parse_params
 from tradeterm.cli.flags import finite_number
-from tradeterm.config import load_config
 
 # 需要实例名的命令
 INSTANCE_COMMANDS = ("pause", "resume", "stop", "start", "flatten", "set_params")
@@ -59,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_ctl(args: argparse.Namespace) -> int:
     """连接引擎、执行一个动作、打印结果。被风控拒绝的订单与一键停止后仍有剩余时退出码为 1。"""
+    # 按需导入：配置校验要加载 pydantic 与 pandas，--help 不需要它们；asyncio 也只在运行时才要
+    import asyncio
+
+    from tradeterm.config import load_config
+
     config = load_config(args.config)
     result = asyncio.run(_call(config, args))
     if args.json:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 
 from tradeterm.cli.common import format_ts
+from typing import TYPE_CHECKING
+
 from tradeterm.cli.flags import checked_symbol, directory_problem, output_file_problem
-from tradeterm.data.cache import DEFAULT_CACHE_DIR, CandleCache
+from tradeterm.data.defaults import DEFAULT_CACHE_DIR
 from tradeterm.errors import UserError
+
+if TYPE_CHECKING:
+    from tradeterm.data.cache import CandleCache
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_data(args: argparse.Namespace) -> int:
     """按 action 列表、导入或导出。"""
-    from tradeterm.data.market_data import check_timeframe  # 按需导入（会加载 ccxt）
+    # 按需导入：K 线缓存要加载 pandas 与 numpy，周期检查会加载 ccxt；--help 不需要它们
+    from tradeterm.data.cache import CandleCache
+    from tradeterm.data.market_data import check_timeframe
 
     problem = directory_problem(args.cache_dir)
     if problem:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tradeterm.cli.common import format_ts
 from tradeterm.cli.flags import checked_symbol, directory_problem
-from tradeterm.data.cache import DEFAULT_CACHE_DIR, CandleCache
+from tradeterm.data.defaults import DEFAULT_CACHE_DIR
 from tradeterm.errors import UserError
 from tradeterm.sandbox.defaults import DEFAULT_HOST, DEFAULT_PORT
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # 进度条宽度，字符
 BAR_WIDTH = 30
@@ -51,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def parse_date(text: str, flag: str) -> int:
     """把日期参数转成 UTC 毫秒：整数按毫秒，其余按 ISO 8601（无时区视为 UTC）；无法解析或不在
     1970-01-01 .. 2100-01-01 之内时抛 UserError。"""
+    # 按需导入：日期解析用 pandas 的 Timestamp，--help 不需要加载 pandas
+    import pandas as pd
+
     hint = "write e.g. 2023-03-01, 2023-03-01T12:00 or ms since epoch"
     if text.strip().isdecimal():  # isdigit 也收 "²"，int() 却不收
         ms = int(text)
@@ -89,6 +93,7 @@ def make_exchange(exchange_id: str, sandbox_url: str | None):
 
 async def is_listening(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
     """url（http://HOST:PORT）上是否有服务在监听（只试 TCP 连接，不发请求）。"""
+    import asyncio
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -147,7 +152,11 @@ class ProgressBar:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """取数据并打印摘要（根数、起止、缺口、缓存文件）。"""
+    # 按需导入：缓存与行情要加载 pandas、numpy 与 ccxt，--help 不需要它们；asyncio 也只在运行时才要
+    import asyncio
+
     from tradeterm.config.values import url_problem
+    from tradeterm.data.cache import CandleCache
     from tradeterm.data.market_data import MarketData, check_timeframe
 
     symbol = checked_symbol(args.symbol, "SYMBOL")

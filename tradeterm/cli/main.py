@@ -2,6 +2,11 @@
 
 每个子命令是本包里的一个模块，提供 `register(subparsers)`：在其中 add_parser 并用
 `parser.set_defaults(handler=函数)` 指定处理函数；处理函数接收 argparse.Namespace，返回退出码。
+
+启动速度：`build_parser` 导入全部子命令模块，所以这些模块的顶层与 `register()` 只导入 argparse 级别的轻量模块
+（tradeterm/cli/flags.py、common.py、各包的 defaults 模块）；pandas、numba、pydantic、ccxt、textual 等由处理函数在
+函数体里按需导入。`tradeterm --help` 与 `tradeterm COMMAND --help` 因此不加载任何重库（tests/test_lazy_imports.py
+检查，bench/startup.py 计时）。
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import sys
 from typing import NoReturn
 
 from tradeterm import __version__
-from tradeterm.config.credentials import redact
 from tradeterm.errors import UserError
 
 # 子命令模块（tradeterm.cli 下），按 --help 中的顺序排列
@@ -48,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_names(parser: argparse.ArgumentParser) -> list[str]:
+    """build_parser 返回的根解析器上已注册的子命令名，按 --help 中的顺序。"""
+    # argparse 没有列出子命令的公开接口：子命令动作是根解析器唯一的 subparsers 动作
+    return list(parser._subparsers._group_actions[0].choices)
+
+
 def main(argv: list[str] | None = None) -> int:
     """命令行入口；返回退出码（console script 会把它交给 sys.exit）。"""
     argv = list(argv if argv is not None else sys.argv[1:])
@@ -56,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tradeterm {__version__}")
         return 0
     parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # 已注册的子命令名
+    commands = set(command_names(parser))  # 已注册的子命令名
     if not commands & set(argv) and not {"-h", "--help", "--version"} & set(argv):
         # 没有子命令就是 run：tradeterm --config x.yml 等同于 tradeterm run --config x.yml（-v 留在根上）
         root = [a for a in argv if a in ("-v", "--verbose")]
@@ -71,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        # 消息里可能带着交易所的原话：先去掉已加载的密钥
+        # 消息里可能带着交易所的原话：先去掉已加载的密钥（按需导入：凭据模块要加载 yaml，--help 与 --version 不需要）
+        from tradeterm.config.credentials import redact
+
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

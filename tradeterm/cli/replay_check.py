@@ -10,17 +10,17 @@ import argparse
 import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tradeterm.cli.common import format_ts
 from tradeterm.cli.flags import finite_number, output_file_problem, plugin_dirs, whole_number
-from tradeterm.config import load_config
-from tradeterm.config.values import INT64_MAX, show
 from tradeterm.errors import StrategyError, UserError
 from tradeterm.journal.paths import journal_path_problem
-from tradeterm.journal.reader import latest_trading_run, open_readonly, read_bars, read_run
-from tradeterm.report.replay import (
-    DEFAULT_BAR_TOLERANCE, DEFAULT_PRICE_TOLERANCE_BPS, ReplayReport, ReplayRow, plan_instances, replay_run,
-)
+from tradeterm.report.replay_defaults import DEFAULT_BAR_TOLERANCE, DEFAULT_PRICE_TOLERANCE_BPS
+
+if TYPE_CHECKING:
+    from tradeterm.report.exchange_check import ExchangeCheck
+    from tradeterm.report.replay import ReplayReport, ReplayRow
 
 # 表格的列：(标题, 宽度)
 COLUMNS = (("#", 3), ("instance", 14), ("side", 4), ("decided at bar", 20), ("result", 11), ("model px", 11),
@@ -60,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_replay_check(args: argparse.Namespace) -> int:
     """读运行、回测、比较、打印；返回 0（全部有原因）或 1（有无法解释的差异）。"""
+    # 按需导入：日志库读取与回测重放要加载 pandas 与 numba，--help 不需要它们
+    from tradeterm.journal.reader import open_readonly
+    from tradeterm.report.replay import replay_run
+
     _check_arguments(args)
     journal, plugin_dirs = _sources(args)
     conn = open_readonly(journal)
@@ -82,6 +86,10 @@ def run_replay_check(args: argparse.Namespace) -> int:
 
 def _read_run(args: argparse.Namespace, conn: sqlite3.Connection, plugin_dirs: list[Path]) -> tuple:
     """从日志库读出要检查的运行与它的各实例计划（含 K 线）：(RunRecord, [计划])。"""
+    # 按需导入（同 run_replay_check）
+    from tradeterm.journal.reader import latest_trading_run, read_bars, read_run
+    from tradeterm.report.replay import plan_instances
+
     run_id = args.run if args.run is not None else latest_trading_run(conn)
     record = read_run(conn, run_id)
     try:
@@ -108,6 +116,7 @@ def _exchange_check(args: argparse.Namespace, journal: Path) -> "ExchangeCheck":
         return ExchangeCheck(note="skipped: pass --config to tell which exchange account to compare with")
     import ccxt
 
+    from tradeterm.config import load_config
     from tradeterm.engine.factory import exchange_problem
 
     config = load_config(Path(args.config or "config.yml"), check_strategies=False)
@@ -133,6 +142,9 @@ def format_exchange_check(check: "ExchangeCheck") -> str:
 
 def _check_arguments(args: argparse.Namespace) -> None:
     """数值参数的范围。"""
+    # 按需导入：tradeterm.config.values 会加载 annotated_types（pydantic 的依赖），--help 不需要它
+    from tradeterm.config.values import INT64_MAX, show
+
     if args.price_tolerance_bps < 0:
         raise UserError(f"--price-tolerance-bps {args.price_tolerance_bps:g} must be 0 or more, e.g. 50")
     if args.bar_tolerance < 0:
@@ -147,6 +159,9 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 def _sources(args: argparse.Namespace) -> tuple[Path, list[Path]]:
     """日志库路径与策略插件目录：--journal 优先，否则读 --config（默认 ./config.yml）。"""
+    # 按需导入：配置校验要加载 pydantic 与 pandas，--help 不需要它们
+    from tradeterm.config import load_config
+
     dirs = plugin_dirs(args.dir)
     if args.config is None and args.journal is not None:
         return _checked_journal(Path(args.journal), "--journal"), dirs

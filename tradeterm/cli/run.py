@@ -5,19 +5,20 @@
 - `--headless`：同样运行引擎但不打印事件，另在日志库旁的 Unix 套接字上提供控制接口（令牌在 0600 的 .token 文件里），
   `tradeterm ctl ...`（以及之后的界面）可以随时连上、断开，机器人照常运行；SIGTERM / `ctl shutdown` 优雅退出。
 - `mode: live` 需要 `--live` 与终端上的确认短语（见 tradeterm/cli/live_guard.py）。
+
+启动速度（首批报价上屏，bench/startup.py 测量）：重库在处理函数里才导入；从导入到引擎启动完成之间暂停自动垃圾回收
+（见 run_app）。
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import gc
 import logging
-import signal
 import sys
 
 from tradeterm.cli.flags import finite_number
 from tradeterm.cli.live_guard import confirm_live
-from tradeterm.config import load_config
 from tradeterm.engine.events import Event, EventKind
 from tradeterm.errors import UserError
 from tradeterm.models import Mode
@@ -63,16 +64,28 @@ def run_app(args: argparse.Namespace) -> int:
     if duration is not None and not duration > 0:
         raise UserError(f"--duration {duration:g}: must be above 0 seconds, e.g. --duration 60 "
                         f"(leave it out to run until stopped)")
-    config = load_config(args.config)
-    if config.mode is Mode.LIVE:
-        confirm_live(config.exchange.id, args.live, sys.stdin, sys.stdout)
-    elif config.mode is Mode.BACKTEST:
-        print("config mode is 'backtest': run 'tradeterm backtest --config ...' for a backtest; "
-              "starting paper trading instead")
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if wants_tui(args):
-        return asyncio.run(serve_tui(config, duration=duration))
-    return asyncio.run(serve(config, headless=args.headless, duration=duration))
+    # 启动期间暂停自动垃圾回收：导入 pandas、numba、ccxt、textual 与启动引擎时建立几十万个长寿对象，Python 随之一遍遍
+    # 扫描不断长大的堆，这占了启动 CPU 时间的约四分之一（约 1 秒），而期间产生的垃圾只有约 2500 个对象。引擎启动完成时
+    # （TraderEngine.start 末尾的 gc.freeze 已把启动期的对象移出扫描范围）serve / serve_tui 恢复回收；启动失败时由这里恢复
+    gc.disable()
+    try:
+        # 按需导入：配置校验要加载 pydantic 与 pandas，--help 不需要它们；asyncio 也只在运行时才要（约 30 毫秒）
+        import asyncio
+
+        from tradeterm.config import load_config
+
+        config = load_config(args.config)
+        if config.mode is Mode.LIVE:
+            confirm_live(config.exchange.id, args.live, sys.stdin, sys.stdout)
+        elif config.mode is Mode.BACKTEST:
+            print("config mode is 'backtest': run 'tradeterm backtest --config ...' for a backtest; "
+                  "starting paper trading instead")
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        if wants_tui(args):
+            return asyncio.run(serve_tui(config, duration=duration))
+        return asyncio.run(serve(config, headless=args.headless, duration=duration))
+    finally:
+        gc.enable()
 
 
 def wants_tui(args: argparse.Namespace) -> bool:
@@ -84,6 +97,8 @@ def wants_tui(args: argparse.Namespace) -> bool:
 
 async def serve_tui(config, *, duration: float | None) -> int:
     """引擎在本进程运行，终端控制台经 InProcessClient 操控它；控制台退出（或 duration 秒、shutdown 命令）即停止引擎。"""
+    import asyncio
+
     from tradeterm.cli.attach import log_to_file
     from tradeterm.engine.client import InProcessClient
     from tradeterm.engine.factory import open_engine
@@ -91,6 +106,7 @@ async def serve_tui(config, *, duration: float | None) -> int:
 
     log_to_file(config.journal_path().with_suffix(".log"))
     handle = await open_engine(config)
+    gc.enable()  # 引擎已启动（见 run_app）
     app = TradetermApp(InProcessClient(handle.engine), journal_path=config.journal_path())
     loop = asyncio.get_running_loop()
     # 引擎自己停了（shutdown 命令）或到了 duration：关掉界面
@@ -115,11 +131,15 @@ async def _exit_when_stopped(engine, app) -> None:
 
 async def serve(config, *, headless: bool, duration: float | None) -> int:
     """运行引擎（headless 时加控制套接字），直到 shutdown 命令、SIGINT/SIGTERM 或 duration 秒。"""
+    import asyncio
+    import signal
+
     from tradeterm.engine.client import InProcessClient
     from tradeterm.engine.control import ControlServer, control_paths, write_token_file
     from tradeterm.engine.factory import open_engine
 
     handle = await open_engine(config)
+    gc.enable()  # 引擎已启动（见 run_app）
     engine = handle.engine
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

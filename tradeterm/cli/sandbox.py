@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 
 from tradeterm.cli.flags import finite_number, whole_number
@@ -109,6 +108,9 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run_sandbox(args: argparse.Namespace) -> int:
     """启动沙盒并一直运行，直到 Ctrl-C。"""
+    # 按需导入：撮合与服务器要加载 numba、pandas 与 aiohttp，--help 不需要它们；asyncio 也只在运行时才要
+    import asyncio
+
     from tradeterm.sandbox.matching import TradingConfig
     from tradeterm.sandbox.server import SandboxExchange
 
@@ -153,6 +155,8 @@ def reset_config_state(config_file: str) -> int:
 
 async def _serve(sandbox) -> None:
     """启动、打印连接信息与演示凭证，然后挂起直到被取消。"""
+    import asyncio
+
     await sandbox.start()
     print(f"tradeterm sandbox exchange listening on {sandbox.url}  (websocket ws://{sandbox.host}:{sandbox.port})")
     print(f"symbols: {', '.join(sandbox.symbols)}   speed: x{sandbox.clock.speed:g}   "

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from tradeterm.cli.flags import plugin_dirs
-from tradeterm.strategy.loader import discover
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_strategies(args: argparse.Namespace) -> int:
     """打印每个策略类的名称、参数默认值与所在文件；导入失败的插件文件也列出（此时返回 1）。"""
+    # 按需导入：策略加载器与插件要加载 pandas，--help 不需要它们
+    from tradeterm.strategy.loader import discover
+
     catalog = discover(plugin_dirs(args.dir) + [Path("strategies")])
     for name in catalog.names():
         cls = catalog.classes[name]

@@ -20,11 +20,10 @@ import pandas as pd
 
 from tradeterm.config.markets import TIMEFRAME_MS, normalize_symbol, timeframe_ms
 from tradeterm.data.csv import load_ohlcv_csv, save_ohlcv_csv
+from tradeterm.data.defaults import DEFAULT_CACHE_DIR
 from tradeterm.errors import DataError
 from tradeterm.models.bar import OHLCV_COLUMNS
 
-# 默认缓存目录（可用环境变量 TRADETERM_CACHE_DIR 或 --cache-dir 覆盖）
-DEFAULT_CACHE_DIR = Path(os.environ.get("TRADETERM_CACHE_DIR", Path.home() / ".cache" / "tradeterm" / "candles"))
 # 缓存里时间（UTC 毫秒）的取值范围：int64 能表示的全部值（约 ±2.9 亿年）
 TIME_LIMITS_MS = (-(2**63), 2**63 - 1)
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -33,13 +35,17 @@ def synthetic_ohlcv(
     # GARCH(1,1)：今天的方差 = omega + alpha*昨天的冲击^2 + beta*昨天的方差，长期波动约 0.1%/根
     omega, alpha, beta = 2e-8, 0.08, 0.9
     variance = omega / (1 - alpha - beta)
-    shocks = rng.standard_normal(bars)
-    returns = np.empty(bars)
-    vols = np.empty(bars)
+    shocks = rng.standard_normal(bars).tolist()
+    drifts = REGIME_DRIFT[regimes].tolist()
+    # 递推逐根依赖上一根，没法向量化；用 Python 浮点数而不是 numpy 标量来算（同样是 IEEE 双精度、同样的运算顺序，
+    # 结果逐位相同），快约 2.5 倍：进程内沙盒启动时为每个交易对生成 5.5 万根，这一步原来要 0.15 秒以上
+    returns = [0.0] * bars
+    vols = [0.0] * bars
     for i in range(bars):
-        vols[i] = np.sqrt(variance)
-        returns[i] = REGIME_DRIFT[regimes[i]] + vols[i] * shocks[i]
-        variance = omega + alpha * (returns[i] - REGIME_DRIFT[regimes[i]]) ** 2 + beta * variance
+        vols[i] = math.sqrt(variance)
+        returns[i] = drifts[i] + vols[i] * shocks[i]
+        variance = omega + alpha * (returns[i] - drifts[i]) ** 2 + beta * variance
+    returns, vols = np.array(returns), np.array(vols)
     close = start_price * np.exp(np.cumsum(returns))
     open_ = np.concatenate([[start_price], close[:-1]])
     # 影线：在开收盘之外按当根波动率延伸
@@ -55,12 +61,13 @@ def synthetic_ohlcv(
 
 def _regime_path(rng: np.random.Generator, bars: int) -> np.ndarray:
     """马尔可夫状态序列：每根以 REGIME_PERSISTENCE 的概率保持，否则等概率跳到另外两种状态之一。"""
-    switches = rng.random(bars) > REGIME_PERSISTENCE
-    jumps = rng.integers(1, 3, bars)
-    out = np.empty(bars, dtype=np.int64)
+    # 逐根的循环用 Python 的布尔与整数（同 synthetic_ohlcv 里的递推，比逐个取 numpy 标量快）
+    switches = (rng.random(bars) > REGIME_PERSISTENCE).tolist()
+    jumps = rng.integers(1, 3, bars).tolist()
+    out = [0] * bars
     state = 2
     for i in range(bars):
         if switches[i]:
             state = (state + jumps[i]) % 3
         out[i] = state
-    return out
+    return np.array(out, dtype=np.int64)

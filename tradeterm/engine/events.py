@@ -12,7 +12,9 @@ class EventKind(str, Enum):
 
     # 一根 K 线收盘（负载：symbol、timeframe、ts、open、high、low、close、volume）
     BAR = "bar"
-    # 最新报价（负载：symbol、last、bid、ask）
+    # 最新报价。K 线订阅发的：symbol、last、ts_bar（正在走的 K 线的开盘时间，UTC 毫秒）；报价订阅发的（见 tickers.py）：
+    # symbol、last、bid、ask、bid_volume、ask_volume、volume_24h、quote_volume_24h、change_24h（小数）、ts（交易所时间，
+    # UTC 毫秒）、source。价格为计价货币，量为基础货币，成交额为计价货币；没有的值为 None
     QUOTE = "quote"
     # 策略给出信号（负载：instance、intent、reason）
     SIGNAL = "signal"

@@ -197,8 +197,11 @@ async def _exchange_client(config: AppConfig, handle: EngineHandle) -> tuple[Any
                                                    state_path=sandbox_state_path(config)).start()
             url = handle.sandbox.url
         label = "sandbox (in-process)" if handle.sandbox is not None else f"sandbox {url}"
-        return make_client(url, api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, pro=True,
-                           market_types=market_types), label
+        # 进程内沙盒不限请求权重（429 只来自故障注入）：客户端限流在这里只是排队——启动时的市场信息、余额、挂单与
+        # 各周期历史 K 线按 Binance 的权重一个个等，首批报价因此晚约一秒上屏（bench/startup.py 测得）。
+        # 独立运行的沙盒（exchange.sandbox_url）照真实交易所对待，保留限流
+        return make_client(url, api_key=DEFAULT_API_KEY, secret=DEFAULT_SECRET, pro=True, market_types=market_types,
+                           rate_limit=handle.sandbox is None), label
     if _local_fills(config):
         # 模拟盘：真实交易所的公开行情，不需要也不读取密钥
         return public_client(config.exchange.id, market_types), f"{config.exchange.id} (paper, simulated fills)"

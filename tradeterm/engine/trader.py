@@ -30,6 +30,7 @@ from tradeterm.engine.events import Event, EventKind
 from tradeterm.engine.execution import Executor, order_dict
 from tradeterm.engine.feeds import FeedRunner
 from tradeterm.engine.instance import InstanceState, InstanceStatus
+from tradeterm.engine.tickers import TickerWatcher
 from tradeterm.errors import UserError
 from tradeterm.journal.store import TradeJournal
 from tradeterm.models import Fill, MarketType, Order, OrderType, Position, Side
@@ -85,6 +86,8 @@ class TraderEngine:
         self.execution = Executor(self)
         # 行情订阅与陈旧行情报警
         self.feeds = FeedRunner(self)
+        # 报价订阅（买一/卖一与 24 小时统计，与 K 线订阅分开运行；见 tradeterm/engine/tickers.py）
+        self.tickers = TickerWatcher(self)
         # 订单管理
         self.orders = OrderManager(broker, journal, self.on_fill, self.on_order)
         # 实例名 -> 机器人（按配置顺序）
@@ -140,6 +143,7 @@ class TraderEngine:
             self._spawn(f"feed {symbol} {timeframe}",
                         lambda s=symbol, t=timeframe, b=bots: self.feeds.run(s, t, b))
         self._spawn("stale-feed watchdog", self.feeds.watch)
+        self._spawn("quotes", self.tickers.run)
         self._spawn("order stream", self.execution.order_stream)
         self._spawn("order poller", self.execution.poll_orders)
         self._spawn("notifications", self._notify)

@@ -47,15 +47,18 @@ def make_client(
     options: dict[str, Any] | None = None,
     timeout_ms: int = 10_000,
     market_types: tuple[str, ...] = ("spot",),
+    rate_limit: bool = True,
 ) -> Any:
     """创建 ccxt 的 binance 客户端（异步版，pro=True 时为带 websocket 的 ccxt.pro 版）。
 
     base_url 形如 http://127.0.0.1:8765：给出时把全部 REST/websocket URL 指向它（websocket 用 ws://）；
     为 None 时连接真实的 Binance。api_key/secret 可省略（只用公开接口时）。timeout_ms 为单次请求超时（毫秒）。
     market_types 为 load_markets 加载的市场类型：("spot",) 只有现货；("spot", "linear") 再加 USD-M 永续合约。
+    rate_limit 为 ccxt 的客户端限流（enableRateLimit，按 Binance 的请求权重排队）；只有连本进程里的沙盒时才关掉它
+    （沙盒没有请求权重限制，排队只会让每次启动多等约一秒）。
     """
     config: dict[str, Any] = {
-        "enableRateLimit": True,
+        "enableRateLimit": rate_limit,
         "timeout": timeout_ms,
         "options": {**SPOT_ONLY_OPTIONS, "fetchMarkets": {"types": list(market_types)}, **(options or {})},
     }

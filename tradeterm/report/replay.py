@@ -30,13 +30,10 @@ from tradeterm.config.schema import SizingConfig
 from tradeterm.engine.bot import MIN_WINDOW
 from tradeterm.journal.reader import JournalEvent, LiveFill, LiveOrder, RunRecord
 from tradeterm.models import MarketType
+from tradeterm.report.replay_defaults import DEFAULT_BAR_TOLERANCE, DEFAULT_PRICE_TOLERANCE_BPS
 from tradeterm.strategy.base import SIGNAL_COLUMNS, Strategy
 from tradeterm.strategy.loader import build_strategy, load_strategy_class
 
-# 默认的价格容差，基点：实盘成交价与模型价相差不超过它算作已解释
-DEFAULT_PRICE_TOLERANCE_BPS = 50.0
-# 默认的 K 线容差，根数：实盘与回测在相差这么多根 K 线上决定的同向成交仍可配对（并报告）
-DEFAULT_BAR_TOLERANCE = 1
 # 手续费率的容差，基点（占名义金额）：超过即是交易所收费与配置的 fees 不符
 FEE_TOLERANCE_BPS = 0.5
 # 数量相差超过这个比例（小数）时在备注里说明（仓位按当时的权益与价格计算，总会略有不同）

@@ -3,6 +3,14 @@
 当前价：在一根 K 线的时长内沿 开 -> 低/高 -> 高/低 -> 收 的折线移动（收涨先探低、收跌先探高），
 三段各占三分之一，所以行情在一根 K 线之内也会动；正在走的 K 线的高低点与成交量随之累积。
 K 线序列走完后，从头再接一遍（价格按比例缩放，使接上的第一根开在上一根的收盘价），行情不会停。
+
+最优买卖价（报价的价差规则，撮合也用它）：买一 = 最新价，卖一 = 买一 + 一个价格步长，所以 买一 <= 最新价 < 卖一。
+可立即成交的限价单在买一/卖一成交；市价单仍按共享成交模型在最新价加滑点成交（不因报价改变），报价的价差对市价单
+只是参考。买一/卖一的挂单量是合成盘口第一档的量（与 /api/v3/depth 的第一档一致）。
+
+24 小时统计（ticker）按滚动窗口 (now - 24h, now]（模拟时间）计算：窗口两端落在 K 线中间时，按成交量在 K 线内均匀
+累积的假设只计入窗口内的那一部分（与正在走的 K 线的部分成交量同一规则），所以
+成交量 = 第一根 × (1 - 窗口起点在该根内走过的比例) + 中间各根之和 + 正在走的这根到此刻为止的量。
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ PATH_FRACTIONS = (0.0, 1 / 3, 2 / 3, 1.0)
 BOOK_DEPTH_SHARE = 0.05
 # 保留的最近公开成交笔数（/api/v3/trades 的上限）
 TAPE_LENGTH = 1_000
+# 24 小时统计的滚动窗口长度，毫秒
+TICKER_WINDOW_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -240,49 +250,86 @@ class SymbolMarket:
         ts = series.start_ts + base * np.arange(i0, i1 + 1, dtype=np.int64)
         return _aggregate_rows(ts, *columns, timeframe_ms, base)
 
-    def ticker(self, now: int) -> dict:
-        """Binance /api/v3/ticker/24hr 的一项：过去 24 小时（模拟时间）的统计与最优买卖价。"""
+    def rolling_stats(self, now: int, window_ms: int = TICKER_WINDOW_MS) -> dict[str, float | int]:
+        """滚动窗口 (now - window_ms, now]（模拟时间，UTC 毫秒）内的统计：开、高、低、最新价（计价货币），成交量
+        （基础货币）、成交额（计价货币），窗口起点（UTC 毫秒）与窗口覆盖的 K 线根数。
+
+        窗口起点早于行情的第一根时从第一根开始。落在 K 线中间的两端只计入窗口内的部分（见模块说明）；
+        成交额按每段成交量 × 该根的收盘价（正在走的这根用当前价）估算，与 klines 的成交额列同一规则。"""
         series = self.series
+        start = max(int(now) - int(window_ms), series.start_ts)
+        i0, f0 = series.position(start)
+        i1, f1 = series.position(now)
+        current = series.partial(i1, f1)  # 正在走的这根到此刻为止的 (开, 高, 低, 收, 量)
+        if i0 == i1:
+            # 窗口不足一根 K 线（行情刚开始）：只有这一根里 [f0, f1] 的一段
+            high, low = series.extremes(i1, f0, f1)
+            volume = series.volume[i1] * (f1 - f0)
+            return {"open": series.price_at(i1, f0), "high": high, "low": low, "last": current[3],
+                    "volume": volume, "quote_volume": volume * current[3], "open_ts": start, "bars": 1}
+        first_high, first_low = series.extremes(i0, f0, 1.0)
+        first_volume = series.volume[i0] * (1.0 - f0)
+        middle = slice(i0 + 1, i1)
+        middle_volume = series.volume[middle]
+        volume = first_volume + float(middle_volume.sum()) + current[4]
+        quote_volume = (first_volume * series.close[i0] + float(np.dot(middle_volume, series.close[middle]))
+                        + current[4] * current[3])
+        highs = [first_high, current[1]] + ([float(series.high[middle].max())] if i1 > i0 + 1 else [])
+        lows = [first_low, current[2]] + ([float(series.low[middle].min())] if i1 > i0 + 1 else [])
+        return {"open": series.price_at(i0, f0), "high": max(highs), "low": min(lows), "last": current[3],
+                "volume": volume, "quote_volume": quote_volume, "open_ts": start, "bars": i1 - i0 + 1}
+
+    def ticker(self, now: int) -> dict:
+        """Binance /api/v3/ticker/24hr 的一项：滚动 24 小时（模拟时间）的统计与最优买卖价、挂单量。"""
         spec = self.spec
-        current, fraction = series.position(now)
-        i0 = max(series.index_at(now - 86_400_000), 0)
-        o, h, l, c, v = (arr[i0:current + 1].copy() for arr in (series.open, series.high, series.low,
-                                                                series.close, series.volume))
-        o[-1], h[-1], l[-1], c[-1], v[-1] = series.partial(current, fraction)
-        last = c[-1]
+        stats = self.rolling_stats(now)
         digits = max(decimals(spec.price_tick), 2)
 
         def fmt(x: float) -> str:
             """价格按步长的小数位输出为文本。"""
             return f"{x:.{digits}f}"
 
-        bid, ask = self.best_bid_ask(now)
-        quote_volume = float(np.sum(v * c))
+        bid, bid_qty, ask, ask_qty = self.book_top(now)
+        first, last, volume = stats["open"], stats["last"], stats["volume"]
+        current, _ = self.series.position(now)
         return {
-            "symbol": spec.market_id, "priceChange": fmt(last - o[0]),
-            "priceChangePercent": f"{(last / o[0] - 1) * 100:.3f}",
-            "weightedAvgPrice": fmt(quote_volume / max(float(v.sum()), 1e-12)),
-            "prevClosePrice": fmt(series.close[i0 - 1] if i0 > 0 else o[0]), "lastPrice": fmt(last),
-            "lastQty": f"{spec.amount_step:.8f}", "bidPrice": fmt(bid), "bidQty": "1.00000000",
-            "askPrice": fmt(ask), "askQty": "1.00000000", "openPrice": fmt(o[0]), "highPrice": fmt(h.max()),
-            "lowPrice": fmt(l.min()), "volume": f"{v.sum():.8f}", "quoteVolume": f"{quote_volume:.8f}",
-            "openTime": int(series.bar_ts(i0)), "closeTime": int(now), "firstId": 0, "lastId": int(current),
-            "count": int(current - i0 + 1),
+            "symbol": spec.market_id, "priceChange": fmt(last - first),
+            "priceChangePercent": f"{(last / first - 1) * 100:.3f}",
+            "weightedAvgPrice": fmt(stats["quote_volume"] / volume if volume > 0 else last),
+            # 窗口开始前的最后一笔成交价：价格沿折线连续移动，就是窗口起点的价格
+            "prevClosePrice": fmt(first), "lastPrice": fmt(last),
+            "lastQty": f"{spec.amount_step:.8f}", "bidPrice": fmt(bid), "bidQty": f"{bid_qty:.8f}",
+            "askPrice": fmt(ask), "askQty": f"{ask_qty:.8f}", "openPrice": fmt(first),
+            "highPrice": fmt(stats["high"]), "lowPrice": fmt(stats["low"]), "volume": f"{volume:.8f}",
+            "quoteVolume": f"{stats['quote_volume']:.8f}", "openTime": int(stats["open_ts"]), "closeTime": int(now),
+            "firstId": 0, "lastId": int(current), "count": int(stats["bars"]),
         }
 
     def best_bid_ask(self, now: int) -> tuple[float, float]:
-        """最优买价与卖价：买一为最新价，卖一高一个价格步长。"""
+        """最优买价与卖价（计价货币）：买一为最新价，卖一高一个价格步长（见模块说明的价差规则）。"""
         last = self.price(now)
         return last, last + self.spec.price_tick
+
+    def book_top(self, now: int) -> tuple[float, float, float, float]:
+        """最优买卖价与其挂单量：(买一价, 买一量, 卖一价, 卖一量)，价为计价货币、量为基础货币；与合成盘口第一档一致。"""
+        bid, ask = self.best_bid_ask(now)
+        sizes = self._level_sizes(now, 1)
+        return bid, float(sizes[0, 0]), ask, float(sizes[1, 0])
+
+    def _level_sizes(self, now: int, depth: int) -> np.ndarray:
+        """合成盘口前 depth 档的挂单量（基础货币），形状 (2, depth)：第 0 行买盘、第 1 行卖盘。
+
+        随机数按 (档, 买/卖) 的顺序逐档抽取，所以第 k 档的量与要了几档无关（盘口第一档 = ticker 的买一/卖一量）。"""
+        index, _ = self.series.position(now)
+        rng = np.random.default_rng(index)
+        typical = float(np.mean(self.series.volume[max(0, index - 60):index + 1])) * BOOK_DEPTH_SHARE
+        return (typical * rng.uniform(0.2, 2.0, (depth, 2)) + self.spec.amount_step).T
 
     def order_book(self, now: int, depth: int) -> dict:
         """Binance /api/v3/depth：以最新价为中心、每档一个价格步长的合成盘口；挂单量由 K 线成交量推出。"""
         bid, ask = self.best_bid_ask(now)
-        index, _ = self.series.position(now)
         tick = self.spec.price_tick
-        rng = np.random.default_rng(index)
-        typical = float(np.mean(self.series.volume[max(0, index - 60):index + 1])) * BOOK_DEPTH_SHARE
-        sizes = typical * rng.uniform(0.2, 2.0, (2, depth)) + self.spec.amount_step
+        sizes = self._level_sizes(now, depth)
         price_digits = max(decimals(tick), 2)
         bids = [[f"{bid - k * tick:.{price_digits}f}", f"{sizes[0, k]:.8f}"] for k in range(depth)
                 if bid - k * tick > 0]

@@ -185,14 +185,36 @@ def agg_trade_event(spec: MarketSpec, trade_id: int, price: float, amount: float
             "f": trade_id, "l": trade_id, "T": now, "m": buyer_maker, "M": True}
 
 
+# 24hrTicker 推送事件的短字段名 -> REST 24hr ticker 的字段名（Binance 的对应关系）；REST 里没有的字段推送里也没有
+TICKER_EVENT_FIELDS = (("p", "priceChange"), ("P", "priceChangePercent"), ("w", "weightedAvgPrice"),
+                       ("x", "prevClosePrice"), ("c", "lastPrice"), ("Q", "lastQty"), ("b", "bidPrice"),
+                       ("B", "bidQty"), ("a", "askPrice"), ("A", "askQty"), ("o", "openPrice"), ("h", "highPrice"),
+                       ("l", "lowPrice"), ("v", "volume"), ("q", "quoteVolume"), ("O", "openTime"),
+                       ("C", "closeTime"), ("F", "firstId"), ("L", "lastId"), ("n", "count"))
+# USD-M 合约的 24hr ticker（REST 与 @ticker 推送）没有的字段：Binance 合约的 24 小时统计不带最优买卖价与前收盘价，
+# 买一/卖一要从 bookTicker（REST /fapi/v1/ticker/bookTicker 或 @bookTicker 流）取
+FUTURES_TICKER_OMITS = ("prevClosePrice", "bidPrice", "bidQty", "askPrice", "askQty")
+
+
+def futures_ticker(ticker: dict) -> dict:
+    """现货形状的 24hr ticker（SymbolMarket.ticker）-> USD-M 合约 /fapi/v1/ticker/24hr 的形状（去掉合约没有的字段）。"""
+    return {key: value for key, value in ticker.items() if key not in FUTURES_TICKER_OMITS}
+
+
+def book_ticker_json(market_id: str, top: tuple[float, float, float, float], now: int, futures: bool) -> dict:
+    """REST bookTicker 的一项；top 为 SymbolMarket.book_top 的 (买一价, 买一量, 卖一价, 卖一量)。
+
+    现货只有 symbol 与买卖价量；合约另有 time（交易所时间，UTC 毫秒）与 lastUpdateId，与 Binance 相同。"""
+    bid, bid_qty, ask, ask_qty = top
+    row = {"symbol": market_id, "bidPrice": num(bid), "bidQty": num(bid_qty), "askPrice": num(ask),
+           "askQty": num(ask_qty)}
+    return {"lastUpdateId": int(now), **row, "time": int(now)} if futures else row
+
+
 def ticker_event(ticker: dict, now: int) -> dict:
-    """行情流 <symbol>@ticker 的事件，由 24hr ticker 的 REST 形状转换。"""
-    return {"e": "24hrTicker", "E": now, "s": ticker["symbol"], "p": ticker["priceChange"],
-            "P": ticker["priceChangePercent"], "w": ticker["weightedAvgPrice"], "x": ticker["prevClosePrice"],
-            "c": ticker["lastPrice"], "Q": ticker["lastQty"], "b": ticker["bidPrice"], "B": ticker["bidQty"],
-            "a": ticker["askPrice"], "A": ticker["askQty"], "o": ticker["openPrice"], "h": ticker["highPrice"],
-            "l": ticker["lowPrice"], "v": ticker["volume"], "q": ticker["quoteVolume"], "O": ticker["openTime"],
-            "C": ticker["closeTime"], "F": ticker["firstId"], "L": ticker["lastId"], "n": ticker["count"]}
+    """行情流 <symbol>@ticker 的事件，由 24hr ticker 的 REST 形状转换（合约的 REST 形状没有买卖价，推送也就没有）。"""
+    return {"e": "24hrTicker", "E": now, "s": ticker["symbol"],
+            **{short: ticker[name] for short, name in TICKER_EVENT_FIELDS if name in ticker}}
 
 
 def mini_ticker_event(ticker: dict, now: int) -> dict:
@@ -203,6 +225,24 @@ def mini_ticker_event(ticker: dict, now: int) -> dict:
 
 
 def book_ticker_event(ticker: dict, update_id: int) -> dict:
-    """行情流 <symbol>@bookTicker 的事件（没有事件类型字段，与 Binance 相同）。"""
+    """现货行情流 <symbol>@bookTicker 的事件（没有事件类型字段，与 Binance 相同）。"""
     return {"u": update_id, "s": ticker["symbol"], "b": ticker["bidPrice"], "B": ticker["bidQty"],
             "a": ticker["askPrice"], "A": ticker["askQty"]}
+
+
+def futures_book_ticker_event(ticker: dict, now: int) -> dict:
+    """USD-M 合约行情流 <symbol>@bookTicker 的事件：比现货多事件类型、事件时间 E 与撮合时间 T（UTC 毫秒）。"""
+    return {"e": "bookTicker", "u": now, "E": now, "T": now, "s": ticker["symbol"], "b": ticker["bidPrice"],
+            "B": ticker["bidQty"], "a": ticker["askPrice"], "A": ticker["askQty"]}
+
+
+def ticker_stream_events(channel: str, ticker: dict, now: int) -> tuple[dict, dict]:
+    """ticker 类行情流（ticker、miniTicker、bookTicker）此刻的事件：(现货连接收到的, 合约连接收到的)。
+
+    ticker 为 SymbolMarket.ticker 的现货形状；合约的 @ticker 没有买卖价，@bookTicker 多 e/E/T 字段。"""
+    if channel == "ticker":
+        return ticker_event(ticker, now), ticker_event(futures_ticker(ticker), now)
+    if channel == "miniTicker":
+        event = mini_ticker_event(ticker, now)
+        return event, event
+    return book_ticker_event(ticker, now), futures_book_ticker_event(ticker, now)

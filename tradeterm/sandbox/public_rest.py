@@ -36,6 +36,11 @@ async def server_time(request: web.Request) -> web.Response:
     return json_response({"serverTime": sandbox_of(request).clock.now()})
 
 
+def is_futures(request: web.Request) -> bool:
+    """请求是不是发给 USD-M 合约的（/fapi/...）：同一批处理函数按它给出合约的字段形状。"""
+    return request.path.startswith("/fapi/")
+
+
 def _wanted_markets(request: web.Request) -> tuple[list, bool]:
     """symbol（单个）、symbols（数组）或全部要返回的交易对的行情；第二项表示是否只要了单个 symbol。"""
     engine = sandbox_of(request).engine
@@ -61,7 +66,7 @@ async def klines(request: web.Request) -> web.Response:
     interval = required(params, "interval")
     if interval not in TIMEFRAME_MS or interval == "1M":
         raise BinanceError(errors.BAD_INTERVAL)
-    maximum = FUTURES_KLINES_MAX_LIMIT if request.path.startswith("/fapi/") else KLINES_MAX_LIMIT
+    maximum = FUTURES_KLINES_MAX_LIMIT if is_futures(request) else KLINES_MAX_LIMIT
     limit = strict_limit(params, KLINES_DEFAULT_LIMIT, maximum)
     start, end = time_range(params)
     hidden = sandbox.faults.hidden_klines
@@ -81,10 +86,14 @@ async def depth(request: web.Request) -> web.Response:
 
 
 async def ticker_24hr(request: web.Request) -> web.Response:
-    """GET /api/v3/ticker/24hr：24 小时统计（单个为对象，多个为数组）。"""
+    """GET /api/v3/ticker/24hr（与 /fapi/v1/ticker/24hr）：滚动 24 小时统计（单个为对象，多个为数组）。
+
+    现货带最优买卖价与挂单量；合约与 Binance 一样不带（买卖价见 bookTicker）。"""
     now = sandbox_of(request).clock.now()
     markets, single = _wanted_markets(request)
     rows = [m.ticker(now) for m in markets]
+    if is_futures(request):
+        rows = [payloads.futures_ticker(row) for row in rows]
     return json_response(rows[0] if single else rows)
 
 
@@ -97,14 +106,10 @@ async def ticker_price(request: web.Request) -> web.Response:
 
 
 async def book_ticker(request: web.Request) -> web.Response:
-    """GET /api/v3/ticker/bookTicker：最优买卖价。"""
+    """GET /api/v3/ticker/bookTicker（与 /fapi/v1/ticker/bookTicker）：最优买卖价与挂单量（= 合成盘口第一档）。"""
     now = sandbox_of(request).clock.now()
     markets, single = _wanted_markets(request)
-    rows = []
-    for market in markets:
-        bid, ask = market.best_bid_ask(now)
-        rows.append({"symbol": market.spec.market_id, "bidPrice": payloads.num(bid), "bidQty": "1.00000000",
-                     "askPrice": payloads.num(ask), "askQty": "1.00000000"})
+    rows = [payloads.book_ticker_json(m.spec.market_id, m.book_top(now), now, is_futures(request)) for m in markets]
     return json_response(rows[0] if single else rows)
 
 

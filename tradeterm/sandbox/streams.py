@@ -6,7 +6,8 @@
 websocket API 支持 `userDataStream.subscribe.signature`（ccxt.pro 现货用户数据的做法）、
 `userDataStream.unsubscribe`、`ping`、`time`；订阅后账户事件以 {"subscriptionId": N, "event": 事件} 推送。
 旧式 listenKey：连接 /ws/<listenKey>（现货）或 /private/ws?listenKey=<key>（合约）即收到该账户的事件。
-ccxt.pro 把合约的行情流地址改写为 /market/ws、/public/ws，它们与 /ws 由同一个处理函数服务。
+ccxt.pro 把合约的行情流地址改写为 /market/ws、/public/ws，它们与 /ws 由同一个处理函数服务；这些路径上的连接是
+合约连接，ticker 类流按 Binance 合约的字段形状推送（@ticker 不带买卖价，@bookTicker 多 e/E/T，见 payloads）。
 
 每个连接一个发送队列和一个发送任务；故障注入（静默、重复、乱序、断开）在发送时套用。
 """
@@ -42,6 +43,10 @@ STREAM_NAME = re.compile(r"^([a-z0-9]+)@(kline_[0-9a-zA-Z]+|trade|aggTrade|ticke
 MAX_CLOSED_PER_TICK = 100
 # 每个连接发送队列的最大长度（超过时丢弃最旧的行情消息，避免慢客户端拖住服务器）
 SEND_QUEUE_LIMIT = 10_000
+# 合约连接的路径前缀（ccxt.pro 改写后的 USD-M 行情流与用户数据流地址）
+FUTURES_PATHS = ("/market/", "/public/", "/private/")
+# ticker 类行情流的频道（每个节拍由 24hr ticker 生成，现货与合约形状不同）
+TICKER_CHANNELS = ("ticker", "miniTicker", "bookTicker")
 
 
 @dataclass(eq=False)
@@ -51,6 +56,7 @@ class Connection:
     ws: web.WebSocketResponse          # aiohttp 的 websocket 响应对象
     combined: bool                     # 是否为组合流（/stream），消息需包成 {"stream","data"}
     generation: int                    # 连接建立时的断开代次（故障注入 drop_websockets 用）
+    futures: bool = False              # 是否为 USD-M 合约连接（/market/ws、/public/ws、/private/ws）
     streams: set[str] = field(default_factory=set)  # 订阅的行情流名
     queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(SEND_QUEUE_LIMIT))  # 待发送的文本消息
     held: str | None = None            # 乱序故障：被扣住、要在下一条之后发送的消息
@@ -82,7 +88,8 @@ class StreamHub:
 
     async def market_handler(self, request: web.Request) -> web.StreamResponse:
         """行情流的握手与收消息循环（/ws、/ws/<名字>、/stream）。"""
-        conn = await self._accept(request, combined=request.path.startswith("/stream"))
+        conn = await self._accept(request, combined=request.path.startswith("/stream"),
+                                  futures=request.path.startswith(FUTURES_PATHS))
         if conn is None:
             return web.Response(status=503, text="Service Unavailable")
         name = request.match_info.get("name", "")
@@ -104,13 +111,13 @@ class StreamHub:
         await self._receive(conn, self._api_request)
         return conn.ws
 
-    async def _accept(self, request: web.Request, combined: bool) -> Connection | None:
-        """完成握手并登记连接、启动发送任务；故障注入要求拒绝时返回 None。"""
+    async def _accept(self, request: web.Request, combined: bool, futures: bool = False) -> Connection | None:
+        """完成握手并登记连接（futures：合约连接）、启动发送任务；故障注入要求拒绝时返回 None。"""
         if self.sandbox.faults.take_refusal():
             return None
         ws = web.WebSocketResponse(autoping=False, heartbeat=None)
         await ws.prepare(request)
-        conn = Connection(ws, combined, self.sandbox.faults.drop_generation)
+        conn = Connection(ws, combined, self.sandbox.faults.drop_generation, futures)
         self.connections.add(conn)
         conn.sender = asyncio.create_task(self._send_loop(conn))
         return conn
@@ -229,17 +236,18 @@ class StreamHub:
         except (ConnectionError, RuntimeError):
             pass  # 对方已断开：由收消息循环负责清理
 
-    def publish(self, stream: str, event: dict) -> None:
-        """把一条行情事件放进订阅了 stream 的每个连接的队列。"""
-        plain, wrapped = None, None
+    def publish(self, stream: str, event: dict, futures_event: dict | None = None) -> None:
+        """把一条行情事件放进订阅了 stream 的每个连接的队列；给出 futures_event 时合约连接收到的是它。"""
+        # (是否合约形状, 是否组合流) -> 编码好的文本：每种形状只编码一次
+        texts: dict[tuple[bool, bool], str] = {}
         for conn in self.connections:
             if stream in conn.streams:
-                if conn.combined:
-                    wrapped = wrapped or json.dumps({"stream": stream, "data": event})
-                    conn.enqueue(wrapped)
-                else:
-                    plain = plain or json.dumps(event)
-                    conn.enqueue(plain)
+                shaped = conn.futures and futures_event is not None
+                key = (shaped, conn.combined)
+                if key not in texts:
+                    data = futures_event if shaped else event
+                    texts[key] = json.dumps({"stream": stream, "data": data} if conn.combined else data)
+                conn.enqueue(texts[key])
 
     def active_streams(self) -> set[str]:
         """当前至少有一个连接订阅的行情流名。"""
@@ -276,11 +284,9 @@ class StreamHub:
                 # 注入的流滞后（faults.lag_stream）：这个流推送的是更早的行情
                 lagged = now - self.sandbox.faults.stream_lag(market.spec.market_id)
                 self._push_kline(stream, market, channel[len("kline_"):], lagged)
-            elif channel in ("ticker", "miniTicker", "bookTicker"):
+            elif channel in TICKER_CHANNELS:
                 ticker = tickers.get(market_id) or tickers.setdefault(market_id, market.ticker(now))
-                event = {"ticker": payloads.ticker_event, "miniTicker": payloads.mini_ticker_event,
-                         "bookTicker": payloads.book_ticker_event}[channel](ticker, now)
-                self.publish(stream, event)
+                self.publish(stream, *payloads.ticker_stream_events(channel, ticker, now))
             elif channel.startswith("depth"):
                 levels = int(re.match(r"depth(\d+)", channel).group(1))
                 self.publish(stream, market.order_book(now, levels))

@@ -32,17 +32,56 @@ SPARK_CHARS = "▁▂▃▄▅▆▇█"
 
 @dataclass
 class Quote:
-    """一个交易对的报价状态。价格为计价货币。"""
+    """一个交易对的报价状态。价格为计价货币。
+
+    最新价来自 K 线（BAR 与 K 线订阅的 QUOTE）和报价订阅（引擎 tickers.py 的 QUOTE）；买一/卖一与 24 小时统计只来自
+    报价订阅，还没收到时为 None（界面显示 -，不拿最新价冒充）。"""
 
     symbol: str                                   # 交易对，如 BTC/USDT
     last: float = 0.0                             # 最新价
-    first: float = 0.0                            # 界面启动后看到的第一个价格（涨跌幅的基准）
+    first: float = 0.0                            # 界面启动后看到的第一个价格（没有 24 小时涨跌幅时涨跌幅的基准）
     history: deque[float] = field(default_factory=lambda: deque(maxlen=QUOTE_HISTORY))  # 最近的价格序列
+    bid: float | None = None                      # 买一价；None 表示还没有
+    ask: float | None = None                      # 卖一价；None 表示还没有
+    volume_24h: float | None = None               # 24 小时成交量，基础货币（如 BTC）
+    quote_volume_24h: float | None = None         # 24 小时成交额，计价货币（如 USDT）
+    change_24h: float | None = None               # 交易所给的 24 小时涨跌幅，小数（0.01 即 1%）
+    ts: int = 0                                   # 最新一份买卖价报价的交易所时间，UTC 毫秒；0 表示还没有
+    ts_bar: int = 0                               # 见到的最新一根 K 线的开盘时间（交易所时间），UTC 毫秒；0 表示还没有
 
     @property
     def change(self) -> float:
-        """自启动以来的涨跌幅（小数，0.01 即 1%）；还没有价格时为 0。"""
+        """涨跌幅（小数，0.01 即 1%）：有交易所的 24 小时涨跌幅时用它，否则是自界面启动以来的；还没有价格时为 0。"""
+        if self.change_24h is not None:
+            return self.change_24h
         return self.last / self.first - 1.0 if self.first else 0.0
+
+    @property
+    def spread_bps(self) -> float | None:
+        """买卖价差，基点（相对买一卖一的中间价，1 bp = 0.01%）；买一或卖一还没有时为 None。"""
+        if self.bid is None or self.ask is None or self.bid + self.ask <= 0:
+            return None
+        return (self.ask - self.bid) / ((self.ask + self.bid) / 2) * 10_000
+
+    @property
+    def age_ms(self) -> int | None:
+        """买卖价报价比它的 K 线旧多少，交易所毫秒：报价的时间早于最新一根 K 线的开盘时间时为两者之差（报价至少这么旧），
+        否则（报价是这根 K 线里的，或还没有报价、还没有 K 线）为 None。"""
+        if not self.ts or self.ts_bar <= self.ts:
+            return None
+        return self.ts_bar - self.ts
+
+    def apply(self, data: dict[str, Any]) -> None:
+        """并入一个 QUOTE 事件的负载（两种来源的键见 EventKind.QUOTE）：有的键才更新，时间只往前走。"""
+        self.update(float(data.get("last") or 0.0))
+        self.ts_bar = max(self.ts_bar, int(data.get("ts_bar") or 0))
+        if "ts" not in data:
+            return  # K 线订阅的报价：只有最新价
+        self.ts = max(self.ts, int(data.get("ts") or 0))
+        for name in ("bid", "ask", "volume_24h", "quote_volume_24h", "change_24h"):
+            value = data.get(name)
+            if value is not None:
+                setattr(self, name, float(value))
 
     def update(self, price: float) -> None:
         """记一个新价格（非正数忽略）。"""
@@ -200,7 +239,7 @@ class ConsoleModel:
         self.events_seen += 1
         data = event.data
         if event.kind is EventKind.QUOTE:
-            self.quote(data["symbol"]).update(float(data.get("last") or 0.0))
+            self.quote(data["symbol"]).apply(data)
             self.changed_quotes.add(data["symbol"])
         elif event.kind is EventKind.BAR:
             key = (data["symbol"], data["timeframe"])

@@ -25,7 +25,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.widgets import (
-    Button, DataTable, Footer, Input, Label, ProgressBar, Select, Static, TabbedContent, TabPane,
+    Button, DataTable, Input, Label, ProgressBar, Select, Static, TabbedContent, Tabs, TabPane,
 )
 from textual.worker import Worker, WorkerState
 
@@ -45,6 +45,8 @@ from tradeterm.strategy.loader import discover, param_problems
 from tradeterm.strategy.params import parse_param_text
 from tradeterm.tui.widgets.backtest_charts import BacktestPriceChart, CurveChart
 from tradeterm.tui.widgets.banner import ModeBanner
+from tradeterm.tui.widgets.key_bar import KeyBar
+from tradeterm.tui.widgets.path_label import PathLabel
 
 # 仓库旁的共享行情目录（../shared/data）：其中的 CSV 作为数据框的默认建议
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
@@ -56,6 +58,8 @@ DEFAULT_STRATEGY = "MACross"
 MAX_TRADE_ROWS = 2_000
 # 结果区的标签页 id（数字键 1-5 依次切换）
 TABS = ("tab-metrics", "tab-trades", "tab-charts", "tab-runs", "tab-compare")
+# 数据框下面那行完整路径的前缀
+DATA_PREFIX = "data: "
 # 交易列表的列：(列键, 表头)
 TRADE_COLUMNS = (("n", "#"), ("side", "Side"), ("entry", "Entry (UTC)"), ("exit", "Exit (UTC)"),
                  ("entry_price", "Entry px"), ("exit_price", "Exit px"), ("amount", "Amount"), ("pnl", "PnL"),
@@ -121,10 +125,16 @@ class BacktestScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+r", "run", "Run", key_display="^r"),
+        # r 一键到运行列表：焦点直接落在表上，紧接着的空格就标记光标行（原先要按好几次 Tab 穿过整张表单）
+        Binding("r", "runs", "Runs", tooltip="Show the earlier backtests and focus the list (Space marks a run)"),
         Binding("space", "mark", "Mark run", tooltip="Mark / unmark the highlighted run for comparison"),
         Binding("c", "compare", "Compare", tooltip="Compare the two marked runs"),
         *(Binding(str(index + 1), f"tab({index})", f"Tab {index + 1}", show=False) for index in range(len(TABS))),
+        # App 的 b（打开回测屏）在这里什么也不做：同一个动作再列一次、不显示，80 列的按键栏才放得下 ? 与 q
+        Binding("b", "app.backtest", "Backtest", show=False),
     ]
+    # 打开时焦点给策略框（否则 Textual 给第一个可聚焦的部件，即可滚动的表单容器本身）
+    AUTO_FOCUS = "#bt-strategy"
 
     def __init__(self, journal_path: Path, strategy_dirs: list[Path] | None = None) -> None:
         """journal_path 为日志库路径（运行写进去、列表从它读）；strategy_dirs 为额外的插件目录。"""
@@ -139,6 +149,8 @@ class BacktestScreen(Screen):
         self.marked: list[int] = []
         # 运行列表的内容：运行号 -> 行
         self.runs: dict[int, BacktestRunRow] = {}
+        # 运行列表还没显示过（第一次读出时若有运行，就把运行列表页与焦点给它）
+        self.first_runs = True
 
     # ---- 布局 -------------------------------------------------------------------------------------
 
@@ -148,7 +160,8 @@ class BacktestScreen(Screen):
         suggestions = data_suggestions()
         names = sorted(self.catalog)
         with Horizontal(id="bt-body"):
-            with VerticalScroll(id="bt-form"):
+            # 表单容器本身不进 Tab 的顺序（字段获得焦点时它自会滚到那里）：从运行列表按 Tab 直接回到策略框
+            with VerticalScroll(id="bt-form", can_focus=False):
                 yield from self._row("Strategy", Select([(n, n) for n in names], id="bt-strategy", compact=True,
                                                         allow_blank=False,
                                                         value=DEFAULT_STRATEGY if DEFAULT_STRATEGY in names
@@ -165,6 +178,8 @@ class BacktestScreen(Screen):
                 yield from self._row("Slip bps", Input(f"{DEFAULT_SLIPPAGE_BPS:g}", id="bt-slippage",
                                                        compact=True, type="number"))
                 yield Static("", id="bt-param-hint")
+                # 数据框窄（表单 40 列宽），长路径只看得到开头一截：这里整条显示（在 / 之后折行，文件名留在一行里）
+                yield PathLabel(suggestions[0], prefix=DATA_PREFIX, id="bt-data-path")
                 yield Button("Run backtest", variant="primary", id="bt-run", compact=True)
                 yield ProgressBar(total=None, id="bt-progress", show_eta=False)
                 yield Static("Fill in the form and press Run (Ctrl+R).", id="bt-status")
@@ -187,7 +202,7 @@ class BacktestScreen(Screen):
                     with Vertical(id="bt-compare"):
                         yield DataTable(id="bt-compare-table", cursor_type="row", zebra_stripes=True)
                         yield CurveChart(id="bt-compare-chart")
-        yield Footer()
+        yield KeyBar(compact=True)
 
     @staticmethod
     def _row(label: str, field: Any) -> ComposeResult:
@@ -214,8 +229,15 @@ class BacktestScreen(Screen):
         self.query_one("#bt-equity-chart", CurveChart).show("Equity - run a backtest", [])
         self.query_one("#bt-drawdown-chart", CurveChart).show("Drawdown (%)", [])
         self.query_one("#bt-compare-chart", CurveChart).show("Equity of the compared runs", [])
-        self.query_one("#bt-strategy", Select).focus()
         self.load_runs()
+
+    def show_tab(self, tab: str) -> None:
+        """切到结果标签页 tab，焦点放到页里的表格上（方向键、空格作用于看得到的那张表，而不是藏起来的表或表单）；
+        页里没有表格（图表页）时放在标签栏上。"""
+        results = self.query_one("#bt-results", TabbedContent)
+        results.active = tab
+        tables = results.get_pane(tab).query(DataTable)
+        (tables.first() if tables else results.query_one(Tabs)).focus()
 
     def on_screen_resume(self) -> None:
         """回到回测屏时重读运行列表（其间命令行可能又记了回测）。"""
@@ -235,6 +257,11 @@ class BacktestScreen(Screen):
         defaults = " ".join(f"{k}={v}" for k, v in (cls.params if cls else {}).items())
         self.query_one("#bt-params", Input).placeholder = defaults or "no parameters"
         self.query_one("#bt-param-hint", Static).update(f"defaults: {defaults or 'none'}")
+
+    @on(Input.Changed, "#bt-data")
+    def _show_data_path(self, event: Input.Changed) -> None:
+        """数据框变了：下面那行跟着显示完整路径。"""
+        self.query_one("#bt-data-path", PathLabel).path = event.value.strip()
 
     @on(Select.Changed, "#bt-strategy")
     def _strategy_changed(self) -> None:
@@ -391,8 +418,7 @@ class BacktestScreen(Screen):
         self.query_one("#bt-drawdown-chart", CurveChart).show(
             f"Drawdown (%), max {format_value(portfolio['max_drawdown'], 'pct')}",
             [("drawdown", origin_ts, -100.0 * drawdown(result.equity, result.starting_cash))], colors=("red",))
-        self.query_one("#bt-results", TabbedContent).active = "tab-metrics"
-        table.focus()
+        self.show_tab("tab-metrics")
 
     def _show_trades(self, result: BacktestResult) -> None:
         """交易列表（太多时只显示最后 MAX_TRADE_ROWS 笔）。"""
@@ -427,7 +453,8 @@ class BacktestScreen(Screen):
         self.app.call_from_thread(self.show_runs, rows)
 
     def show_runs(self, rows: list[BacktestRunRow]) -> None:
-        """重填运行列表（最新的在最上面，光标回到第一行）。"""
+        """重填运行列表（最新的在最上面，光标回到第一行）。第一次读出、日志库里已有运行、用户也还没动过时，
+        切到运行列表页并把焦点给它：打开回测屏来对比以前运行的人直接按空格就能标记。"""
         table = self.query_one("#bt-runs", DataTable)
         self.runs = {row.run_id: row for row in rows}
         self.marked = [run for run in self.marked if run in self.runs]
@@ -438,6 +465,12 @@ class BacktestScreen(Screen):
                           Text(format_value(row.total_return, "pct"), justify="right"),
                           Text(format_value(row.sharpe, "num"), justify="right"),
                           Text(format_value(row.max_drawdown, "pct"), justify="right"), key=str(row.run_id))
+        # “还没动过”：焦点仍在（或还没落到）打开时的策略框上、没有回测结果、仍在第一页
+        untouched = (self.focused in (None, self.query_one("#bt-strategy", Select)) and self.outcome is None
+                     and self.query_one("#bt-results", TabbedContent).active == TABS[0])
+        if self.first_runs and rows and untouched:
+            self.show_tab("tab-runs")
+        self.first_runs = False
 
     def highlighted_run(self) -> int | None:
         """运行列表光标行的运行号；列表为空时为 None。"""
@@ -461,7 +494,7 @@ class BacktestScreen(Screen):
         """空格：在运行列表里标记 / 取消标记光标行的运行。"""
         run_id = self.highlighted_run()
         if self.query_one("#bt-results", TabbedContent).active != "tab-runs" or run_id is None:
-            self.notify("Open the Runs tab (4) and highlight a run to mark it.", severity="warning")
+            self.notify("Press r for the runs list, highlight a run, then Space marks it.", severity="warning")
             return
         self.mark(run_id)
 
@@ -476,7 +509,7 @@ class BacktestScreen(Screen):
         if len(runs) == 1 and self.highlighted_run() not in (None, runs[0]):
             runs.append(self.highlighted_run())
         if len(runs) != 2:
-            self.notify("Mark two runs in the Runs tab (4) with Space, then press c.", severity="warning")
+            self.notify("Press r for the runs list, mark two runs with Space, then press c.", severity="warning")
             return
         self.compare(*sorted(runs))
 
@@ -503,13 +536,17 @@ class BacktestScreen(Screen):
         self.query_one("#bt-compare-chart", CurveChart).show(
             "Equity: " + " vs ".join(f"run {d.row.run_id}" for d in details),
             [(f"run {d.row.run_id}", d.timestamps, d.equity) for d in details])
-        self.query_one("#bt-results", TabbedContent).active = "tab-compare"
+        self.show_tab("tab-compare")
 
     # ---- 其他动作 ---------------------------------------------------------------------------------
 
     def action_tab(self, index: int) -> None:
-        """数字键 1-5：切换结果标签页。"""
-        self.query_one("#bt-results", TabbedContent).active = TABS[index]
+        """数字键 1-5：切换结果标签页（焦点随之到页里的表格上）。"""
+        self.show_tab(TABS[index])
+
+    def action_runs(self) -> None:
+        """r：运行列表页，焦点在列表上（空格标记光标行，c 对比）。"""
+        self.show_tab("tab-runs")
 
     def action_back(self) -> None:
         """Esc：回到主屏（回测在后台继续，结果留在这个屏上）。"""

@@ -34,6 +34,7 @@ KEYMAP: tuple[tuple[str, str, str], ...] = (
     ("Trades screen", "Esc", "back to the main screen"),
     ("Backtest screen", "Ctrl+R / Enter", "run the backtest in the form (Enter in any field)"),
     ("Backtest screen", "1 - 5", "tabs: metrics, trades, charts, runs, compare"),
+    ("Backtest screen", "r", "runs list, focused (it opens there when runs exist)"),
     ("Backtest screen", "Space / Enter", "mark / unmark the highlighted run (Runs tab)"),
     ("Backtest screen", "c", "compare the two marked runs"),
     ("Backtest screen", "Esc", "back to the main screen (a running backtest goes on)"),

@@ -13,7 +13,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from tradeterm.errors import UserError
 from tradeterm.tui import format as fmt
@@ -24,6 +23,7 @@ from tradeterm.tui.screens.params import ParamsScreen
 from tradeterm.tui.screens.trades import TradesScreen
 from tradeterm.tui.widgets.account import AccountBar
 from tradeterm.tui.widgets.banner import ModeBanner
+from tradeterm.tui.widgets.key_bar import KeyBar
 from tradeterm.tui.widgets.charts import EquityChart, PriceChart
 from tradeterm.tui.widgets.event_log import EventLog
 from tradeterm.tui.widgets.tables import InstancesTable, OrdersTable, PositionsTable, QuotesTable
@@ -75,7 +75,7 @@ class MainScreen(Screen):
                 yield PriceChart(id="price-chart")
                 yield EquityChart(id="equity-chart")
                 yield EventLog(id="log")
-        yield Footer(compact=True)
+        yield KeyBar(compact=True)
 
     def on_mount(self) -> None:
         """窗格标题；焦点放在实例表上（方向键直接选实例）。"""

@@ -15,12 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from tradeterm.errors import UserError
 from tradeterm.tui import format as fmt
 from tradeterm.tui.widgets.banner import ModeBanner
+from tradeterm.tui.widgets.key_bar import KeyBar
 
 # 自动刷新间隔，秒
 REFRESH_S = 5.0
@@ -138,7 +139,7 @@ class TradesScreen(Screen):
                 with Vertical():
                     yield DataTable(id="instances-pnl", cursor_type="row", zebra_stripes=True)
                     yield DataTable(id="symbols-pnl", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield KeyBar(compact=True)
 
     def on_mount(self) -> None:
         """带键加列，开始取数据与定时刷新。"""

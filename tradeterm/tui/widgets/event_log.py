@@ -42,7 +42,8 @@ class EventLog(RichLog):
 
     def __init__(self, **kwargs) -> None:
         """与 RichLog 相同的参数；按宽度折行，自动滚到底（只在视图已在底部时）。"""
-        super().__init__(max_lines=LOG_LINES, wrap=True, auto_scroll=True, markup=False, **kwargs)
+        # min_width=1：RichLog 默认至少按 78 列排版（更窄的窗格里行尾就被截掉了），这里按窗格的实际宽度折行
+        super().__init__(max_lines=LOG_LINES, wrap=True, auto_scroll=True, markup=False, min_width=1, **kwargs)
         # 保留的全部行（不论过滤），按时间
         self.entries: deque[LogEntry] = deque(maxlen=LOG_LINES)
         # 当前种类过滤在 KIND_FILTERS 里的下标（0 为全部）

@@ -121,37 +121,111 @@ def model_disconnected(stale: dict[str, Any] | None) -> bool:
 
 
 class QuotesTable(KeyedTable):
-    """报价：交易对、最新价、自启动以来涨跌幅、迷你走势图。"""
+    """报价：交易对、最新价、买一、卖一、价差、涨跌幅、24 小时成交量、报价年龄、迷你走势图。
 
-    # 列：交易对、最新价、涨跌幅、走势
-    COLUMNS = (("symbol", "Symbol", 9), ("last", "Last", 11), ("change", "Chg%", 8), ("trend", " Trend", SPARK_WIDTH + 1))
+    窗格放不下全部列时按重要性舍弃可选列（见 OPTIONAL），走势列（也是陈旧/失联的提示列）总在最后、占余下的宽度。
+    按窗格自己的宽度挑（而不是终端宽度）：100~139 列的终端上报价窗格只占左栏（约三分之二宽），比 80 列时还窄。
+    大致是：80 列显示 Symbol、Last、Bid、Ask、Spr bp、Chg%；100 列显示 Symbol、Last、Spr bp、Chg%、24h Vol；
+    140 列显示除 Age 之外的全部；约 150 列以上（如 200 列）全部显示。Trend 列在每种宽度上都有。"""
+
+    # 全部的列（走势列除外）：(列键, 表头, 宽度字符数)；走势列的宽度按余下的空间定
+    ALL_COLUMNS = (("symbol", "Symbol", 9), ("last", "Last", 11), ("bid", "Bid", 11), ("ask", "Ask", 11),
+                   ("spread", "Spr bp", 6), ("change", "Chg%", 8), ("volume", "24h Vol", 8), ("age", "Age", 5))
+    # 总是显示的列
+    REQUIRED = frozenset({"symbol", "last", "change"})
+    # 可选列，按重要性由高到低（放不下的一组跳过，后面更窄的组仍可能放得下）：价差、买一卖一、24 小时成交量、报价年龄
+    OPTIONAL = (("spread",), ("bid", "ask"), ("volume",), ("age",))
+    # 走势列的最窄与最宽宽度，字符（最窄也放得下 " NO DATA 123s" 与短写的 STALE 提示）
+    TREND_MIN, TREND_MAX = 14, SPARK_WIDTH + 1
+    # 挂载时（还不知道宽度）的列：必需的列 + 最宽的走势列；第一次 Resize 时按实际宽度换成合适的一套
+    COLUMNS = (("symbol", "Symbol", 9), ("last", "Last", 11), ("change", "Chg%", 8), ("trend", " Trend", TREND_MAX))
     # 数字列
-    NUMERIC = frozenset({"last", "change"})
+    NUMERIC = frozenset({"last", "bid", "ask", "spread", "change", "volume", "age"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        """同 KeyedTable。"""
+        super().__init__(**kwargs)
+        # 最近一次刷新用的模型（换列之后据它重写全部行）；还没刷新过时为 None
+        self._model: ConsoleModel | None = None
+
+    @classmethod
+    def layout_for(cls, width: int) -> tuple[tuple[str, str, int], ...]:
+        """宽度为 width 字符的窗格显示哪些列（列定义同 COLUMNS，按 ALL_COLUMNS 的顺序，走势列在最后）。
+
+        每列另占一格列间隔（见 KeyedTable.on_mount）。先放必需的列与最窄的走势列，再按 OPTIONAL 的顺序放得下就放，
+        余下的宽度给走势列（不超过 TREND_MAX）。"""
+        size = {key: w + 1 for key, _, w in cls.ALL_COLUMNS}
+        shown = set(cls.REQUIRED)
+        used = sum(size[k] for k in shown) + cls.TREND_MIN + 1
+        for group in cls.OPTIONAL:
+            extra = sum(size[k] for k in group)
+            if used + extra <= width:
+                shown.update(group)
+                used += extra
+        trend = min(cls.TREND_MAX, cls.TREND_MIN + max(width - used, 0))
+        return tuple(c for c in cls.ALL_COLUMNS if c[0] in shown) + (("trend", " Trend", trend),)
+
+    def on_resize(self, event: Any) -> None:
+        """窗格宽度变了：需要时换一套列（清掉旧列与旧行，按新列加回、重写全部行）。收起时（宽度 0，紧凑布局按 v 切到
+        图表）不换：切回来时宽度与原来一样，列也就不必来回换。"""
+        wanted = self.layout_for(self.size.width)
+        if self.size.width <= 0 or wanted == self.COLUMNS:
+            return
+        self.clear(columns=True)
+        # 实例属性盖过类上的默认列：KeyedTable 加列与 sync 都按 self.COLUMNS
+        self.COLUMNS = wanted
+        self._cells.clear()
+        KeyedTable.on_mount(self)  # 与挂载时同样地带键加列
+        if self._model is not None:
+            self.refresh_from(self._model)
 
     def refresh_from(self, model: ConsoleModel) -> None:
         """每个交易对一行。"""
+        self._model = model
         stale = quote_staleness(model)
         self.sync([self._row(symbol, quote, stale.get(symbol)) for symbol, quote in model.quotes.items()])
 
     def refresh_symbols(self, model: ConsoleModel, symbols: set[str]) -> None:
         """只重写 symbols 这几个交易对的行（报价事件的快速路径；其他行不动）。"""
+        self._model = model
         stale = quote_staleness(model)
         self.sync([self._row(symbol, quote, stale.get(symbol)) for symbol, quote in model.quotes.items()
                    if symbol in symbols], complete=False)
 
     def _row(self, symbol: str, quote: Any, stale: dict[str, Any] | None = None) -> tuple[str, tuple[Any, ...]]:
-        """一个交易对的 (行键, 格子...)；行情陈旧时走势列改为醒目的“落后几根、多久没更新”。"""
+        """一个交易对的 (行键, 当前显示的各列格子...)。
+
+        没有买卖价（还没收到报价订阅的报价）时写 -；报价比它的 K 线旧时买卖价与价差变暗、Age 列写出至少旧了多久。"""
         change = quote.change
+        age = quote.age_ms
+        # 买卖价的样式：报价比 K 线旧时变暗（数字仍显示：它是交易所最后给出的买卖价，但不是此刻的）
+        book_style = self.tone("dim") if age is not None else ""
+        spread = quote.spread_bps
+        cells = {
+            "symbol": symbol, "last": Text(fmt.money(quote.last), justify="right"),
+            "bid": Text(fmt.money(quote.bid), book_style, justify="right"),
+            "ask": Text(fmt.money(quote.ask), book_style, justify="right"),
+            "spread": Text("-" if spread is None else f"{spread:.2f}" if spread < 100 else f"{spread:.0f}",
+                           book_style, justify="right"),
+            "change": self.signed_text(change, fmt.percent(change)),
+            "volume": Text(fmt.compact(quote.volume_24h), justify="right"),
+            "age": Text(">" + fmt.duration(age) if age is not None else "", self.tone("dim"), justify="right"),
+            "trend": self._trend(quote, change, stale),
+        }
+        return symbol, tuple(cells[key] for key, _, _ in self.COLUMNS)
+
+    def _trend(self, quote: Any, change: float, stale: dict[str, Any] | None) -> Text:
+        """走势列：迷你走势图；行情陈旧时改为醒目的“落后几根、多久没更新”，失联时为 NO DATA 与数据年龄。"""
+        width = self.COLUMNS[-1][2] - 1  # 减去开头的一格空白
         if model_disconnected(stale):
-            trend = Text(f" NO DATA {stale['age_s']:.0f}s", self.tone("dim") + Style(bold=True))
-        elif stale is not None:
+            return Text(f" NO DATA {stale['age_s']:.0f}s", self.tone("dim") + Style(bold=True))
+        if stale is not None:
             age = f", {stale['age_s']:.0f}s" if stale.get("age_s") is not None else ""
-            trend = Text(f" STALE {stale['lag_bars']} bars{age}", self.tone("down") + Style(bold=True, reverse=True))
-        else:
-            trend = Text(" " + sparkline(quote.history, SPARK_WIDTH),
-                         self.tone("up") if change >= 0 else self.tone("down"))
-        return (symbol, (symbol, Text(fmt.money(quote.last), justify="right"),
-                         self.signed_text(change, fmt.percent(change)), trend))
+            text = f" STALE {stale['lag_bars']} bars{age}"
+            if len(text) > width + 1:  # 窄的走势列：短写，落后根数与秒数都留得下
+                text = f" STALE {stale['lag_bars']}b{age.replace(', ', ' ')}"
+            return Text(text, self.tone("down") + Style(bold=True, reverse=True))
+        return Text(" " + sparkline(quote.history, width), self.tone("up") if change >= 0 else self.tone("down"))
 
 
 class InstancesTable(KeyedTable):
