@@ -9,11 +9,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradeterm.backtest.defaults import DEFAULT_SYNTHETIC_BARS  # 未给 --data 时合成行情的根数（与回测的默认相同）
+
 if TYPE_CHECKING:
     import pandas as pd
 
-# 未给 --data 时合成行情的根数与种子
-DEFAULT_SYNTHETIC_BARS = 5_000
 # 合成行情的默认随机种子（同一种子总是同一段行情）
 DEFAULT_SYNTHETIC_SEED = 7
 

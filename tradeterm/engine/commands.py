@@ -160,13 +160,18 @@ async def _history(engine: "TraderEngine", name: str, events: int | None, bars: 
     return await history_of(engine, events, bars)
 
 
+def _report_instance(engine: "TraderEngine", command: str, instance: str | None) -> str | None:
+    """trades / pnl 的实例过滤：None（全部）、manual（手动单）或引擎的实例名；不认识的名字抛 UserError。"""
+    if instance is not None and instance != "manual":
+        _bot(engine, command, instance)
+    return instance
+
+
 async def _trades(engine: "TraderEngine", name: str, instance: str | None, limit: int | None) -> dict[str, Any]:
     """回合与统计；instance 须是引擎的实例或 manual。"""
     from tradeterm.engine.queries import trades_of
 
-    if instance is not None and instance != "manual":
-        _bot(engine, name, instance)
-    return await trades_of(engine, instance, limit)
+    return await trades_of(engine, _report_instance(engine, name, instance), limit)
 
 
 async def _pnl(engine: "TraderEngine", name: str, period: str | None, count: int | None,
@@ -174,6 +179,4 @@ async def _pnl(engine: "TraderEngine", name: str, period: str | None, count: int
     """按周期、实例、交易对的已实现盈亏；instance 须是引擎的实例或 manual。"""
     from tradeterm.engine.queries import pnl_of
 
-    if instance is not None and instance != "manual":
-        _bot(engine, name, instance)
-    return await pnl_of(engine, period, count, instance)
+    return await pnl_of(engine, period, count, _report_instance(engine, name, instance))
