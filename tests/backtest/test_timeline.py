@@ -109,7 +109,7 @@ def test_cli_backtest_of_monthly_and_minute_instances_runs_on_a_small_timeline(t
                  "--journal", str(tmp_path / "j.db")])
     err = capsys.readouterr().err
     assert code == 0, err
-    assert len(json.loads(out_json.read_text())["equity"]) == 1_999
+    assert len(json.loads(out_json.read_text())["equity"]["ts"]) == 1_999
 
 
 def test_cli_refuses_a_timeline_that_cannot_fit_with_exit_code_2(tmp_path, capsys, monkeypatch):

@@ -38,7 +38,7 @@ def test_single_strategy_run_prints_metrics_and_writes_json_trades_and_journal(t
     for key in ("final_equity", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
                 "num_trades", "fees"):
         assert key in payload["metrics"]
-    assert len(payload["equity"]) == 30_240
+    assert len(payload["equity"]["ts"]) == len(payload["equity"]["equity"]) == 30_240
     trade = payload["trades"][0]
     for key in ("entry_time", "exit_time", "side", "entry_price", "exit_price", "amount", "pnl", "fees"):
         assert key in trade

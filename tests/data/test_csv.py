@@ -78,6 +78,8 @@ def test_round_trip(tmp_path):
     HEADER + " 1677628800000 , 1 , 2 , 0.5 , 1.5 , 10 \n" + ROW_2,                   # 格内空白
     HEADER + "1677628800000.0,1,2,0.5,1.5,10\n1677628860000.000,1,2,0.5,1.5,10\n",   # .0 结尾的整数
     "\n" + HEADER + "\n" + ROW_1 + "   \n" + ROW_2 + "\n\n",                        # 空行
+    # 非 ASCII 的文件（表头与多余的列里有中文、重音）：走解码检查的那条路，读到的一样
+    "timestamp,open,high,low,close,volume,备注\n" + ROW_1.replace("\n", ",café\n") + ROW_2.replace("\n", ",\u3000\n"),
 ])
 def test_harmless_variations_load_the_same_candles(tmp_path, body):
     """换行、BOM、列名大小写与空白、多余的列、引号、空白、`.0` 结尾、空行都不改变读到的 K 线。"""
@@ -182,6 +184,15 @@ def test_header_only_gives_an_empty_table(tmp_path):
     # 整个文件
     ("", "file is empty; expected a header line timestamp,open,high,low,close,volume and one row per candle"),
     ("\n \n\t\n", "file is empty; expected a header line timestamp,open,high,low,close,volume and one row per candle"),
+    # 纯 ASCII 的文件不解码：str.isspace 认作空白的控制字符（\x0b \x0c \x1c-\x1f）照样算空文件
+    ("\x0b\x0c\x1c\x1d\x1e\x1f \r\n", "file is empty; expected a header line timestamp,open,high,low,close,volume and one "
+                                     "row per candle"),
+    # 非 ASCII 的空白（全角空格、不换行空格）也是
+    ("\u3000\n\u00a0\n", "file is empty; expected a header line timestamp,open,high,low,close,volume and one row per "
+                       "candle"),
+    # 非 ASCII 文件里的错：行号与原文照旧（带引号时逐条扫描解码后的全文）
+    ('timestamp,open,high,low,close,volume,备注\n' + ROW_1.replace("\n", ',"café, 早"\n')
+     + '1677628860000,1,2,x,1.5,10,"é"\n', f"line 3, column 'low': 'x' is not a number; {PRICE_RULE}"),
 ])
 def test_bad_files_name_line_column_and_value(tmp_path, body, message):
     """坏文件：一行 DataError，写明文件里的行号、列名、那一格的原文与修正方法。"""

@@ -116,7 +116,7 @@ def test_v5_identifies_fills_by_account_exchange_order_and_trade_id(tmp_path):
                             ("BTC/USDT", "2", "c3", None)])
     conn = connect(path)
     try:
-        assert current_version(conn) == 5
+        assert current_version(conn) == SCHEMA_VERSION  # 第 5 版及之后的迁移都已应用
         rows = conn.execute("SELECT account, exchange_order_id, trade_id, symbol, client_order_id FROM fills "
                             "ORDER BY client_order_id").fetchall()
         assert rows == [("", "1001", "1", "BTC/USDT", "c1"), ("", "2001", "1", "ETH/USDT", "c2"),

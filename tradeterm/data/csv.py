@@ -11,7 +11,9 @@
 错误消息写明文件、行号（文件里的行号，表头是第 1 行，空行也计数）、列名与那一格的原文，以及怎么改。
 
 读取分两步：pandas 的 C 解析器一次读完，数值列直接向量化检查；只有出错时才逐行扫描文件，把数据行对应回
-文件行号与原文，所以合法的大文件不为定位付出代价。
+文件行号与原文，所以合法的大文件不为定位付出代价。纯 ASCII 的文件（几乎所有 K 线文件）不解码成文本：
+`bytes.isascii` 就证明了它是 UTF-8，表头从字节里切出来，解析器直接读文件内容（一百万行的文件省下约 0.1 秒与一份
+同样大的文本）。
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ __all__ = ["load_ohlcv_csv", "save_ohlcv_csv", "validate_ohlcv", "EXPECTED_HEADE
 # 期望的表头（错误消息里用）
 EXPECTED_HEADER = ",".join(OHLCV_COLUMNS)
 
-# 换行：与 pandas 的 C 解析器一致，\r\n、\r、\n 都算
-NEWLINE = re.compile(r"\r\n|\r|\n")
+# 换行：与 pandas 的 C 解析器一致，\r\n、\r、\n 都算（在文件的字节上找）
+NEWLINE = re.compile(rb"\r\n|\r|\n")
+# 不是空白的第一个 ASCII 字符（空白即 str.isspace 认作空白的 ASCII 字符）：纯 ASCII 文件的“空文件”检查与解码后的
+# text.isspace() 一致；用 search 而不是 lstrip，不为开头的空行复制整个文件
+ASCII_NON_BLANK = re.compile(rb"[^ \t\n\r\x0b\x0c\x1c-\x1f]")
 # 整数毫秒的写法（允许前后空白与 .0 结尾）
 INTEGER_TEXT = re.compile(r"\s*[+-]?\d+(?:\.0*)?\s*")
 # ISO 文本里超过毫秒的精度：秒的小数第 4 位起有非零数字
@@ -47,9 +52,9 @@ SUB_MS_TEXT = re.compile(r":\d\d[.,]\d{3}\d*[1-9]")
 UNITS_PER_MS = {"ms": 1, "us": 1_000, "ns": 1_000_000}
 
 
-def read_file(path: Path, source: str) -> tuple[bytes, str]:
-    """读整个文件：返回（去掉 BOM 的 UTF-8 字节, 文本）；不存在、是目录、读不了、空文件、二进制（含 NUL 字节）、
-    不是 UTF-8 时抛 DataError。"""
+def read_file(path: Path, source: str) -> bytes:
+    """读整个文件：返回去掉 BOM 的内容（已确认是 UTF-8 的字节）；不存在、是目录、读不了、空文件、二进制
+    （含 NUL 字节）、不是 UTF-8 时抛 DataError。"""
     try:
         is_dir, is_file = path.is_dir(), path.is_file()
     except (OSError, ValueError) as exc:
@@ -69,25 +74,30 @@ def read_file(path: Path, source: str) -> tuple[bytes, str]:
         raise DataError(f"{source}: line {line} holds a NUL byte, so this is a binary file, not a CSV; "
                         f"pass a text CSV with header {EXPECTED_HEADER}")
     content = content.removeprefix(codecs.BOM_UTF8)
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = content.count(b"\n", 0, exc.start) + 1
-        raise DataError(f"{source}: line {line} is not UTF-8 text (byte 0x{content[exc.start]:02x}); "
-                        f"save the file as UTF-8 CSV") from None
-    if not text or text.isspace():
+    if content.isascii():
+        # ASCII 必是 UTF-8：不必把整个文件解码一遍（比解码快十几倍）；空白只可能是 ASCII 空白
+        blank = ASCII_NON_BLANK.search(content) is None
+    else:
+        try:
+            blank = content.decode("utf-8").isspace()
+        except UnicodeDecodeError as exc:
+            line = content.count(b"\n", 0, exc.start) + 1
+            raise DataError(f"{source}: line {line} is not UTF-8 text (byte 0x{content[exc.start]:02x}); "
+                            f"save the file as UTF-8 CSV") from None
+    if not content or blank:
         raise DataError(f"{source}: file is empty; expected a header line {EXPECTED_HEADER} and one row per candle")
-    return content, text
+    return content
 
 
-def split_header(text: str) -> tuple[list[str], int, int]:
-    """找出表头（第一个非空行）：返回（表头各格原文, 表头行号, 正文在 text 里的起点）。read_file 已保证有非空行。"""
+def split_header(content: bytes) -> tuple[list[str], int, int]:
+    """找出表头（第一个非空行）：返回（表头各格原文, 表头行号, 正文在 content 里的字节起点）。
+    content 为 read_file 的结果（UTF-8，且有非空行）。"""
     pos, number = 0, 1
     while True:
-        match = NEWLINE.search(text, pos)
-        end, after = (match.start(), match.end()) if match else (len(text), len(text))
-        line = text[pos:end]
-        if line.strip(" \t") or after >= len(text):
+        match = NEWLINE.search(content, pos)
+        end, after = (match.start(), match.end()) if match else (len(content), len(content))
+        line = content[pos:end].decode("utf-8")
+        if line.strip(" \t") or after >= len(content):
             return next(csv.reader([line]), []), number, after
         pos, number = after, number + 1
 
@@ -109,11 +119,14 @@ def column_indexes(header: list[str], line: int, source: str) -> dict[str, int]:
     return {name: seen[name] for name in OHLCV_COLUMNS}
 
 
-def read_body(body: bytes, width: int, rows: FileRows) -> pd.DataFrame | None:
-    """用 pandas 读表头之后的正文（UTF-8 字节；不把任何写法当缺失值）；没有数据行时返回 None；
-    字段数不对时抛 DataError。"""
+def read_body(content: bytes, start: int, width: int, rows: FileRows) -> pd.DataFrame | None:
+    """用 pandas 读 content 里从字节 start（表头之后）起的正文（UTF-8；不把任何写法当缺失值）；没有数据行时返回
+    None；字段数不对时抛 DataError。"""
+    # 从 start 起读同一块内存（BytesIO 与 bytes 共用缓冲区），不把一百 MB 的正文切片复制一遍
+    body = io.BytesIO(content)
+    body.seek(start)
     try:
-        raw = pd.read_csv(io.BytesIO(body), header=None, na_filter=False, low_memory=False)
+        raw = pd.read_csv(body, header=None, na_filter=False, low_memory=False)
     except pd.errors.EmptyDataError:
         return None
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
@@ -209,13 +222,12 @@ def load_ohlcv_csv(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     source = str(path)
-    content, text = read_file(path, source)
-    header, header_line, after = split_header(text)
+    content = read_file(path, source)
+    header, header_line, after = split_header(content)
     indexes = column_indexes(header, header_line, source)
-    rows = LazyRows(content, text, header_line, indexes)
+    rows = LazyRows(content, header_line, indexes)
     try:
-        # 正文（表头之后）的字节：表头只有一行，按它的 UTF-8 长度切，免得把整个文本再复制一遍
-        raw = read_body(content[len(text[:after].encode("utf-8")):], len(header), rows)
+        raw = read_body(content, after, len(header), rows)
         if raw is None:
             return pd.DataFrame({name: pd.Series(dtype=np.int64 if name == "timestamp" else np.float64)
                                  for name in OHLCV_COLUMNS})

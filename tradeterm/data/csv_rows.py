@@ -196,22 +196,20 @@ class LazyRows(FileRows):
     """按需挑实现的定位器：第一次用到时才看文件内容（有没有引号、单独的 \r）并建 PlainRows 或 ScannedRows，
     合法文件连这一次扫描也省了。"""
 
-    def __init__(self, content: bytes, text: str, header_line: int, indexes: dict[str, int]):
-        """content 为文件内容（UTF-8 字节，去掉了 BOM），text 为同一内容的文本；其余同 FileRows。"""
+    def __init__(self, content: bytes, header_line: int, indexes: dict[str, int]):
+        """content 为文件内容（已确认是 UTF-8 的字节，去掉了 BOM）；其余同 FileRows。"""
         super().__init__(header_line, indexes)
         # 文件内容，UTF-8 字节
         self.content = content
-        # 文件全文
-        self.source_text = text
         # 实际的定位器；第一次用时创建
         self.impl: FileRows | None = None
 
     def backend(self) -> FileRows:
-        """实际的定位器：没有引号、没有单独的 \r 时用 PlainRows，否则 ScannedRows。"""
+        """实际的定位器：没有引号、没有单独的 \r 时用 PlainRows，否则 ScannedRows（要全文，这时才解码）。"""
         if self.impl is None:
             plain = b'"' not in self.content and self.content.count(b"\r") == self.content.count(b"\r\n")
             self.impl = (PlainRows(self.content, self.header_line, self.indexes) if plain
-                         else ScannedRows(self.source_text, self.header_line, self.indexes))
+                         else ScannedRows(self.content.decode("utf-8"), self.header_line, self.indexes))
         return self.impl
 
     def line(self, row: int) -> int:

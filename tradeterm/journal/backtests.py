@@ -14,6 +14,7 @@ import numpy as np
 
 from tradeterm.errors import UserError
 from tradeterm.journal.reader import open_readonly
+from tradeterm.journal.series import EQUITY, read_series
 
 # 回测列表默认最多列出的运行数（最近的在前）
 DEFAULT_LIMIT = 200
@@ -80,12 +81,9 @@ def read_backtest(path: str | Path, run_id: int) -> BacktestRunDetail:
         row = conn.execute(f"SELECT {_COLUMNS} FROM runs WHERE kind = 'backtest' AND id = ?", (run_id,)).fetchone()
         if row is None:
             raise UserError(f"run {run_id} is not a backtest in journal '{path}'; pick one from the Runs list")
-        points = conn.execute("SELECT ts, equity FROM equity WHERE run_id = ? AND instance = '' ORDER BY ts",
-                              (run_id,)).fetchall()
         detail = BacktestRunDetail(_row(conn, *row), json.loads(row[5]) if row[5] else {})
-        if points:
-            detail.timestamps = np.array([p[0] for p in points], dtype=np.int64)
-            detail.equity = np.array([p[1] for p in points], dtype=np.float64)
+        # run_series 的压缩块；第 6 版之前记的回测退回 equity 表的逐行记录（见 series.read_series）
+        detail.timestamps, detail.equity = read_series(conn, run_id, "", EQUITY)
         return detail
     finally:
         conn.close()

@@ -11,6 +11,9 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+# 还没迁移过的空库、只有回测的旧库可能没有交易引擎的表：每个查询先看表在不在
+from tradeterm.journal.schema import has_table
+
 
 @dataclass(frozen=True)
 class JournalFill:
@@ -28,15 +31,10 @@ class JournalFill:
     run_id: int           # 记账时的运行
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    """库里有没有这张表（还没迁移过的空库、只有回测的旧库可能没有交易引擎的表）。"""
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
 def recent_events(conn: sqlite3.Connection, kinds: Iterable[str], limit: int) -> list[dict[str, Any]]:
     """最近 limit 条所给种类的事件（所有运行的），按写入先后：[{kind, ts, data}]；ts 为墙上时间，UTC 毫秒。"""
     kinds = tuple(kinds)
-    if not kinds or not _has_table(conn, "events"):
+    if not kinds or not has_table(conn, "events"):
         return []
     marks = ", ".join("?" * len(kinds))
     rows = conn.execute(f"SELECT kind, ts, data FROM events WHERE kind IN ({marks}) ORDER BY id DESC LIMIT ?",
@@ -46,7 +44,7 @@ def recent_events(conn: sqlite3.Connection, kinds: Iterable[str], limit: int) ->
 
 def recent_bars(conn: sqlite3.Connection, symbol: str, timeframe: str, limit: int) -> list[list[float]]:
     """引擎记下的最近 limit 根已收盘 K 线，按时间：[[ts, open, high, low, close, volume]]，ts 为交易所时间。"""
-    if not _has_table(conn, "bars"):
+    if not has_table(conn, "bars"):
         return []
     rows = conn.execute("SELECT ts, open, high, low, close, volume FROM bars WHERE symbol = ? AND timeframe = ? "
                         "ORDER BY ts DESC LIMIT ?", (symbol, timeframe, int(limit))).fetchall()
@@ -57,7 +55,7 @@ def recent_fills(conn: sqlite3.Connection, symbols: Iterable[str], limit: int) -
     """这些交易对上最近 limit 笔成交（所有运行的），按时间：[{ts, instance, symbol, side, price, amount}]；
     ts 为交易所时间，手动订单的 instance 为空串。"""
     symbols = tuple(symbols)
-    if not symbols or not _has_table(conn, "fills"):
+    if not symbols or not has_table(conn, "fills"):
         return []
     marks = ", ".join("?" * len(symbols))
     rows = conn.execute(f"SELECT ts, COALESCE(instance, ''), symbol, side, price, amount FROM fills "
@@ -69,7 +67,7 @@ def recent_fills(conn: sqlite3.Connection, symbols: Iterable[str], limit: int) -
 
 def equity_curve(conn: sqlite3.Connection, run_id: int, limit: int) -> list[list[float]]:
     """一次运行最近 limit 个账户权益采样，按时间：[[ts, equity]]，ts 为交易所时间，权益为计价货币。"""
-    if not _has_table(conn, "equity"):
+    if not has_table(conn, "equity"):
         return []
     rows = conn.execute("SELECT ts, equity FROM equity WHERE run_id = ? AND instance = '' ORDER BY ts DESC LIMIT ?",
                         (int(run_id), int(limit))).fetchall()
@@ -78,7 +76,7 @@ def equity_curve(conn: sqlite3.Connection, run_id: int, limit: int) -> list[list
 
 def trading_fills(conn: sqlite3.Connection) -> list[JournalFill]:
     """全部模拟盘/实盘成交（所有运行的），按时间，连同所属订单的原因标签（算回合用）。"""
-    if not _has_table(conn, "fills"):
+    if not has_table(conn, "fills"):
         return []
     # 同一时刻的成交按交易所订单号与成交编号排（一张单的几笔部分成交保持交易所给的先后）
     rows = conn.execute(

@@ -69,11 +69,11 @@ def drawdown(equity: np.ndarray, starting_cash: float) -> np.ndarray:
 def max_drawdown_duration(equity: np.ndarray, starting_cash: float) -> int:
     """最长的水下时间（K 线根数）：从前高之后第一根低于前高的 K 线，到重新回到前高（或结束）。"""
     underwater = drawdown(equity, starting_cash) > 0
-    longest = run = 0
-    for flag in underwater:
-        run = run + 1 if flag else 0
-        longest = max(longest, run)
-    return longest
+    if not underwater.any():
+        return 0
+    # 向量化（逐根的 Python 循环在一百万根上要 0.25 秒）：两端补“不在水下”，相邻两根不同处依次是每段水下的起点与终点
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], underwater, [False])).astype(np.int8)))
+    return int((edges[1::2] - edges[::2]).max())
 
 
 def exposure_mask(bars: int, trades: Sequence[Trade]) -> np.ndarray:
