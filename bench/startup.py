@@ -1,15 +1,18 @@
 """启动速度（脚本，不是测试）：`tradeterm --version`、`tradeterm --help`、每个 `tradeterm COMMAND --help` 与
-`import tradeterm` 的墙上时间，以及“首批报价上屏”：在伪终端里启动真正的 `tradeterm run`，到报价表里出现价格为止的秒数。
-全部对照同一次运行里量的“空的 Python 进程”（python -c pass）。
+`import tradeterm` 的墙上时间，整个进程的小回测（`tradeterm backtest` 在 30,240 根的真实 CSV 上，--json --no-plot），
+以及“首批报价上屏”：在伪终端里启动真正的 `tradeterm run`，到报价表里出现价格为止的秒数。
+对照同一次运行里量的“空的 Python 进程”（python -c pass）与 `python -c "import pandas, numpy"`（issue 13 的参照）。
 
-- 命令行各项每项跑 REPEAT 次取中位数。
+- 命令行各项先热身一次，再每项跑 REPEAT 次取中位数。子进程的字节码缓存写在临时目录里（bench/backtest_cli.py 的
+  child_env：这个沙盒设了 PYTHONDONTWRITEBYTECODE=1，用户的机器上没有每次从源码重新编译这回事）。
 - 首批报价：每次用 config.yml 的临时副本（journal.path 指向临时目录，沙盒状态与日志也因此在那里），在 120x40 的伪终端里
   启动 `python -m tradeterm.cli.main run --config 副本`，把终端输出喂给一个最小的终端模型（光标移动、清屏、写字符），
   直到屏幕上出现报价行（`│BTC/USDT     27,123.45 ...`）；记下从启动进程到这一刻的秒数（另记第一次画出报价窗格的时刻）。
   然后按 q、再按 y 确认退出（引擎与进程内沙盒随之停止），等进程退出；超时才 SIGTERM、最后 SIGKILL，并检查它的进程组里
   没有留下任何进程。先跑一次不计时的热身（numba 的磁盘缓存、操作系统的文件缓存），再跑 QUOTES_REPEAT 次取中位数。
 
-最后打印一张表和一行 JSON（中位数与相对参照的倍数）。
+最后打印一张表（中位数、相对两个参照的倍数、issue 13 的目标）和一行 JSON；表头注明内核用的是预编译模块（aot）
+还是 njit（见 tradeterm/jit.py：njit 时回测要多付约 0.5 秒加载 numba）。
 
 用法：python bench/startup.py [--repeat 7] [--quotes-repeat 3] [--no-quotes]
 """
@@ -37,8 +40,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # 直接 python bench/startup.py 时也能导入 tradeterm
 
+from backtest_cli import child_env  # noqa: E402  （同目录的基准脚本：子进程的字节码缓存放在临时目录）
 from suite_under_load import die_with_parent  # noqa: E402  （同目录的基准脚本：子进程随本脚本一起死）
 from tests.cli.terminal_screen import TerminalScreen  # noqa: E402  （与 tests/cli/test_web.py 共用的终端模型）
+from tradeterm import aot  # noqa: E402
 from tradeterm.cli.main import build_parser, command_names  # noqa: E402
 
 # 仓库根目录（命令在这里运行）
@@ -49,6 +54,16 @@ REPEAT = 7
 QUOTES_REPEAT = 3
 # 参照项的名字（其余各项的倍数相对它）
 REFERENCE = "python -c pass (reference)"
+# 第二个参照：导入 pandas 与 numpy 的进程（issue 13 里整个进程的小回测的参照）
+PANDAS_REFERENCE = "python -c 'import pandas, numpy' (reference)"
+# 整个进程的小回测那一项的名字
+BACKTEST_CASE = "tradeterm backtest (30,240-bar CSV, --json)"
+# 整个进程的小回测用的真实行情（共享目录，不复制进仓库）
+BACKTEST_CSV = REPO.parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03.csv"
+# 首批报价那一项的名字
+QUOTES_CASE = "tradeterm run: first quotes on screen"
+# issue 13 的目标（秒）：项名 -> 上限
+TARGETS = {"tradeterm --version": 0.3, "tradeterm --help": 0.3, BACKTEST_CASE: 0.8, QUOTES_CASE: 3.0}
 # 入口命令：与 `tradeterm` 脚本相同的 main()，用本解释器运行
 TRADETERM = [sys.executable, "-m", "tradeterm.cli.main"]
 # 伪终端的大小：列, 行
@@ -67,20 +82,25 @@ CONFIRM_TIMEOUT_S = 10.0
 EXIT_TIMEOUT_S = 30.0
 # 读伪终端时每次 select 的等待上限，秒
 POLL_S = 0.02
-def help_cases() -> list[tuple[str, list[str]]]:
-    """被量的命令行各项：(名字, 参数)；第一项是参照，之后是导入、--version、--help 与每个子命令的 --help。"""
+def help_cases(scratch: Path) -> list[tuple[str, list[str]]]:
+    """被量的命令行各项：(名字, 参数)；前两项是参照，之后是导入、--version、--help、每个子命令的 --help 与小回测
+    （它的 JSON 与日志库写在 scratch 临时目录里）。"""
     cases = [(REFERENCE, [sys.executable, "-c", "pass"]),
+             (PANDAS_REFERENCE, [sys.executable, "-c", "import pandas, numpy"]),
              ("import tradeterm", [sys.executable, "-c", "import tradeterm"]),
              ("tradeterm --version", [*TRADETERM, "--version"]),
              ("tradeterm --help", [*TRADETERM, "--help"])]
     cases += [(f"tradeterm {name} --help", [*TRADETERM, name, "--help"]) for name in command_names(build_parser())]
+    cases.append((BACKTEST_CASE, [*TRADETERM, "backtest", "--strategy", "MACross", "--data", str(BACKTEST_CSV),
+                                  "--json", str(scratch / "result.json"), "--journal", str(scratch / "journal.db"),
+                                  "--no-plot"]))
     return cases
 
 
-def timed(command: list[str]) -> float:
-    """运行一次命令（输出丢弃），返回墙上时间，秒。"""
+def timed(command: list[str], env: dict[str, str]) -> float:
+    """以环境 env 运行一次命令（输出丢弃），返回墙上时间，秒。"""
     started = time.perf_counter()
-    subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return time.perf_counter() - started
 
 
@@ -102,8 +122,8 @@ def attach_terminal() -> None:
 class ConsoleRun:
     """一次在伪终端里运行的 `tradeterm run`：启动、读屏幕、按键、收尾。"""
 
-    def __init__(self, config_path: Path) -> None:
-        """启动进程（config_path 为配置文件）；计时从这里开始。"""
+    def __init__(self, config_path: Path, env: dict[str, str]) -> None:
+        """启动进程（config_path 为配置文件，env 为它的环境）；计时从这里开始。"""
         columns, rows = TERMINAL_SIZE
         # 伪终端的主端（本脚本读写）与从端（子进程的标准输入输出）
         self.master, slave = os.openpty()
@@ -113,8 +133,8 @@ class ConsoleRun:
         # 启动时刻，perf_counter 秒
         self.started = time.perf_counter()
         # tradeterm 进程（新会话、新进程组，组号即进程号）
-        self.process = subprocess.Popen([*TRADETERM, "run", "--config", str(config_path)], cwd=REPO, stdin=slave,
-                                        stdout=slave, stderr=slave, start_new_session=True,
+        self.process = subprocess.Popen([*TRADETERM, "run", "--config", str(config_path)], cwd=REPO, env=env,
+                                        stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
                                         preexec_fn=attach_terminal, close_fds=True)
         os.close(slave)
 
@@ -182,11 +202,11 @@ def leftover_processes(group: int) -> str:
     return "LEFTOVER processes in its group were killed"
 
 
-def first_quotes() -> tuple[float, float, str]:
-    """运行一次控制台：返回 (第一次画出报价窗格的秒数, 第一批报价上屏的秒数, 收尾说明)。"""
+def first_quotes(env: dict[str, str]) -> tuple[float, float, str]:
+    """运行一次控制台（环境 env）：返回 (第一次画出报价窗格的秒数, 第一批报价上屏的秒数, 收尾说明)。"""
     directory = Path(tempfile.mkdtemp(prefix="tradeterm-startup-"))
     try:
-        run = ConsoleRun(offline_config(directory))
+        run = ConsoleRun(offline_config(directory), env)
         try:
             frame = run.wait_for(QUOTES_TITLE, QUOTES_TIMEOUT_S)
             quotes = run.wait_for(QUOTE_ROW, QUOTES_TIMEOUT_S)
@@ -210,27 +230,47 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--repeat: {args.repeat} is below 1; use 1 or more runs")
     if args.quotes_repeat < 1:
         parser.error(f"--quotes-repeat: {args.quotes_repeat} is below 1; use 1 or more runs")
-    medians = {name: statistics.median(timed(command) for _ in range(args.repeat)) for name, command in help_cases()}
-    endings: list[str] = []
-    if not args.no_quotes:
-        first_quotes()  # 热身，不计时
-        runs = [first_quotes() for _ in range(args.quotes_repeat)]
-        medians["tradeterm run: quotes pane drawn"] = statistics.median(frame for frame, _, _ in runs)
-        medians["tradeterm run: first quotes on screen"] = statistics.median(quotes for _, quotes, _ in runs)
-        endings = sorted({ending for _, _, ending in runs})
-    reference = medians[REFERENCE]
-    width = max(len(name) for name in medians)
-    print(f"{'case':<{width}} {'median s':>9} {'x reference':>12}")
-    print("-" * (width + 23))
-    for name, seconds in medians.items():
-        print(f"{name:<{width}} {seconds:>9.3f} {seconds / reference:>12.1f}")
+    kernels = aot.status()
+    with tempfile.TemporaryDirectory(prefix="tradeterm-startup-") as scratch:
+        env = child_env(Path(scratch) / "pycache")
+        cases = help_cases(Path(scratch))
+        for _, command in cases:
+            timed(command, env)  # 热身，不计时（字节码缓存、numba 缓存、操作系统的文件缓存）
+        medians = {name: statistics.median(timed(command, env) for _ in range(args.repeat)) for name, command in cases}
+        endings: list[str] = []
+        if not args.no_quotes:
+            first_quotes(env)  # 热身，不计时
+            runs = [first_quotes(env) for _ in range(args.quotes_repeat)]
+            medians["tradeterm run: quotes pane drawn"] = statistics.median(frame for frame, _, _ in runs)
+            medians[QUOTES_CASE] = statistics.median(quotes for _, quotes, _ in runs)
+            endings = sorted({ending for _, _, ending in runs})
+    print_table(medians, kernels)
     for ending in endings:
         print(f"console shutdown: {ending}")
+    reference, pandas_reference = medians[REFERENCE], medians[PANDAS_REFERENCE]
     print(json.dumps({"repeat": args.repeat, "quotes_repeat": None if args.no_quotes else args.quotes_repeat,
                       "terminal": f"{TERMINAL_SIZE[0]}x{TERMINAL_SIZE[1]}",
+                      "kernels": "aot" if kernels["aot"] else "jit",
                       "median_s": {k: round(v, 4) for k, v in medians.items()},
-                      "ratio_to_reference": {k: round(v / reference, 2) for k, v in medians.items()}}))
+                      "ratio_to_reference": {k: round(v / reference, 2) for k, v in medians.items()},
+                      "ratio_to_pandas_reference": {k: round(v / pandas_reference, 2) for k, v in medians.items()},
+                      "targets_s": {k: v for k, v in TARGETS.items() if k in medians},
+                      "meets_target": {k: medians[k] <= v for k, v in TARGETS.items() if k in medians}}))
     return 0
+
+
+def print_table(medians: dict[str, float], kernels: dict) -> None:
+    """打印结果表：中位数、相对两个参照的倍数与目标（有目标的项）。"""
+    reference, pandas_reference = medians[REFERENCE], medians[PANDAS_REFERENCE]
+    print(f"kernels: {'precompiled (aot)' if kernels['aot'] else 'njit (no up-to-date precompiled module)'}, "
+          f"source key {kernels['source_key']}")
+    width = max(len(name) for name in medians)
+    print(f"{'case':<{width}} {'median s':>9} {'x python':>9} {'x pandas':>9} {'target s':>9}")
+    print("-" * (width + 40))
+    for name, seconds in medians.items():
+        target = f"{TARGETS[name]:>9.1f}" if name in TARGETS else ""
+        print(f"{name:<{width}} {seconds:>9.3f} {seconds / reference:>9.1f} {seconds / pandas_reference:>9.2f} "
+              f"{target}")
 
 
 if __name__ == "__main__":

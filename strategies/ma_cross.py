@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from tradeterm import Strategy, crossed_above, crossed_below, indicators as ta
+from tradeterm import Bar, Crossing, Strategy, crossed_above, crossed_below, indicators as ta
 from tradeterm.strategy.base import MAX_WINDOW
 
 
@@ -56,3 +56,18 @@ class MACross(Strategy):
         up = crossed_above(gap, zero)
         down = crossed_below(gap, zero)
         return pd.DataFrame({"enter_long": up, "exit_long": down, "enter_short": down, "exit_short": up})
+
+    # ---- 逐根形式（实盘用）：与上面的 signals() 逐根相同 ----
+
+    def reset(self) -> None:
+        """逐根计算的初始状态：两条流式 SMA 与一个交叉检测器。"""
+        # 快线与慢线（流式 SMA，与 ta.sma 逐位相同）
+        self.fast_ma, self.slow_ma = ta.SMAStream(self.params["fast"]), ta.SMAStream(self.params["slow"])
+        # 落定相对差对 0 的交叉
+        self.cross = Crossing()
+
+    def update(self, bar: Bar) -> dict[str, bool]:
+        """一根收盘 K 线上的信号：同样的落定相对差、同样的交叉定义。"""
+        gap = ta.relative_gap_value(self.fast_ma.update(bar.close), self.slow_ma.update(bar.close), bar.close)
+        up, down = self.cross.update(gap)
+        return {"enter_long": up, "exit_long": down, "enter_short": down, "exit_short": up}

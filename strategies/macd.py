@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from tradeterm import Strategy, crossed_above, crossed_below, indicators as ta
+from tradeterm import Bar, Crossing, Strategy, crossed_above, crossed_below, indicators as ta
 from tradeterm.strategy.base import MAX_WINDOW
 
 
@@ -64,3 +64,22 @@ class MACDStrategy(Strategy):
         short_ok = level < 0 if self.params["above_zero"] else True
         return pd.DataFrame({"enter_long": up & long_ok, "exit_long": down,
                              "enter_short": down & short_ok, "exit_short": up})
+
+    # ---- 逐根形式（实盘用）：与上面的 signals() 逐根相同 ----
+
+    def reset(self) -> None:
+        """逐根计算的初始状态：流式 MACD 与一个交叉检测器。"""
+        # MACD 线、信号线与柱（流式，与 ta.macd 逐位相同）
+        self.lines = ta.MACDStream(self.params["fast"], self.params["slow"], self.params["signal"])
+        # MACD 线对信号线的落定相对差对 0 的交叉
+        self.cross = Crossing()
+
+    def update(self, bar: Bar) -> dict[str, bool]:
+        """一根收盘 K 线上的信号：同样的落定相对差、交叉定义与零轴过滤。"""
+        lines = self.lines.update(bar.close)
+        up, down = self.cross.update(ta.relative_gap_value(lines.macd, lines.signal, bar.close))
+        long_ok = short_ok = True
+        if self.params["above_zero"]:
+            level = ta.relative_gap_value(lines.macd, 0.0, bar.close)
+            long_ok, short_ok = level > 0, level < 0
+        return {"enter_long": up and long_ok, "exit_long": down, "enter_short": down and short_ok, "exit_short": up}

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from tradeterm import Strategy, indicators as ta
+from tradeterm import Bar, Strategy, indicators as ta
 from tradeterm.strategy.base import MAX_WINDOW
 
 
@@ -71,3 +71,24 @@ class MeanReversion(Strategy):
                              "exit_long": defined & (versus(-exit_) >= 0),
                              "enter_short": defined & (versus(entry) > 0),
                              "exit_short": defined & (versus(exit_) <= 0)})
+
+    # ---- 逐根形式（实盘用）：与上面的 signals() 逐根相同 ----
+
+    def reset(self) -> None:
+        """逐根计算的初始状态：流式的滚动均值与标准差。"""
+        # 窗口的均值、标准差、偏离与 z 分数（流式，与 ta.rolling_moments 逐位相同）
+        self.moments = ta.RollingMomentsStream(self.params["window"])
+
+    def update(self, bar: Bar) -> dict[str, bool] | None:
+        """一根收盘 K 线上的信号：同样在价格尺度上比较 z 与阈值；z 为 NaN（常数窗口、预热）时没有信号。"""
+        moments, close = self.moments.update(bar.close), bar.close
+        if moments.zscore != moments.zscore:
+            return None
+        entry, exit_ = self.params["entry_z"], self.params["exit_z"]
+
+        def versus(k: float) -> float:
+            """(收盘价 - 均值) 与 k * 标准差的落定相对差。"""
+            return ta.relative_gap_value(moments.deviation, k * moments.std, close)
+
+        return {"enter_long": versus(-entry) < 0, "exit_long": versus(-exit_) >= 0,
+                "enter_short": versus(entry) > 0, "exit_short": versus(exit_) <= 0}

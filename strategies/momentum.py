@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from tradeterm import Strategy, indicators as ta
+from tradeterm import Bar, Strategy, indicators as ta
 from tradeterm.strategy.base import MAX_WINDOW
 
 
@@ -57,3 +57,23 @@ class MomentumStrategy(Strategy):
             "enter_short": (close < df["entry_low"]) & (roc < -min_roc),
             "exit_short": close > df["exit_high"],
         })
+
+    # ---- 逐根形式（实盘用）：与上面的 signals() 逐根相同 ----
+
+    def reset(self) -> None:
+        """逐根计算的初始状态：两条流式唐奇安通道与流式 ROC。"""
+        # 突破通道与离场通道（流式，与 ta.donchian 逐位相同；含当前 K 线）
+        self.entry = ta.DonchianStream(self.params["lookback"])
+        self.exit = ta.DonchianStream(self.params["exit_lookback"])
+        # 变动率（流式，与 ta.roc 逐位相同）
+        self.roc = ta.ROCStream(self.params["lookback"])
+
+    def update(self, bar: Bar) -> dict[str, bool]:
+        """一根收盘 K 线上的信号：与上一根为止的通道比较（update 之前的 value 即 shift(1)），ROC 落定后比较。"""
+        entry, exit_ = self.entry.value, self.exit.value
+        self.entry.update(bar.high, bar.low)
+        self.exit.update(bar.high, bar.low)
+        close, min_roc = bar.close, self.params["min_roc"]
+        roc = ta.settle_value(self.roc.update(close))
+        return {"enter_long": close > entry.upper and roc > min_roc, "exit_long": close < exit_.lower,
+                "enter_short": close < entry.lower and roc < -min_roc, "exit_short": close > exit_.upper}

@@ -72,3 +72,36 @@ def test_exported_names_still_work():
     assert set(tradeterm.__all__) >= {"Strategy", "TradeSignal", "indicators", "__version__"}
     with pytest.raises(AttributeError, match="no attribute 'Strateg'"):
         getattr(tradeterm, "Strateg")
+
+
+def subcommand_help(parser, name: str) -> str:
+    """解析器上子命令 name 的帮助文本。"""
+    return parser._subparsers._group_actions[0].choices[name].format_help()  # argparse 没有公开的取法
+
+
+def test_the_command_table_matches_what_the_modules_register():
+    """main.COMMANDS（子命令名 -> 模块）与各模块实际注册的子命令名、顺序一致。"""
+    from tradeterm.cli.main import COMMANDS
+
+    assert list(COMMANDS) == command_names(build_parser())
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS[1:])
+def test_registering_only_the_command_given_builds_the_same_parser(command):
+    """只注册命令行给出的那个子命令时，它的解析器（用法、参数与帮助）与注册全部时完全相同。"""
+    assert command_names(build_parser(only=command)) == [command]
+    assert subcommand_help(build_parser(only=command), command) == subcommand_help(build_parser(), command)
+
+
+def test_a_command_imports_only_its_own_cli_module():
+    """`tradeterm config --help` 只导入 config 的命令模块，不导入其他子命令的模块；根级 --help 才导入全部。"""
+    from tradeterm.cli.main import COMMANDS
+
+    modules = [f"tradeterm.cli.{module}" for module in COMMANDS.values()]
+    code = ("import io, json, sys\nfrom tradeterm.cli.main import main\nsys.stdout = io.StringIO()\n"
+            "codes = [main({argv!r})]\nsys.stdout = sys.__stdout__\n"
+            f"print(json.dumps([m for m in {modules!r} if m in sys.modules]))")
+    loaded = [json.loads(subprocess.run([sys.executable, "-c", code.format(argv=argv)], capture_output=True,
+                                        text=True, check=True).stdout.strip().splitlines()[-1])
+              for argv in (["config", "--help"], ["--help"])]
+    assert loaded == [["tradeterm.cli.config_cmd"], modules]

@@ -78,22 +78,14 @@ def run_child(args: list[str], log: str, cwd: str, channels: tuple[int, int]) ->
 
 
 def prewarm() -> None:
-    """预先导入 PRELOAD 与全部子命令模块，并调用一次引擎下单路径上 numba 编译的函数。
+    """预先导入 PRELOAD 与全部子命令模块，fork 出的子进程直接继承。
 
-    numba 第一次调用任何编译函数时要初始化编译器与运行时（机器繁忙时要好几秒，正好卡在引擎的第一张订单上）；
-    在这里付一次，fork 出的子进程直接继承。参数类型与引擎运行时相同（float64），用的是同一份编译结果。"""
+    引擎下单路径上的成交规则与仓位计算是纯 Python（tradeterm/jit.py 的 jitable），不再需要预热 numba。"""
     for name in PRELOAD:
         importlib.import_module(name)
     from tradeterm.cli.main import build_parser
-    from tradeterm.execution.fills import affordable_amount, order_reject_reason, round_amount, round_price
-    from tradeterm.sizing.sizers import sized_amount
 
     build_parser()  # 顺带导入全部子命令模块
-    round_amount(0.123456, 0.00001)
-    round_price(100.123, 0.01)
-    affordable_amount(1000.0, 100.0, 0.001, 0.00001)
-    order_reject_reason(0.01, 100.0, 0.00001, 5.0)
-    sized_amount(0, 0.1, 1000.0, 100.0, 0.001)
 
 
 def serve() -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import struct
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradeterm.execution.fills import (
     REJECT_MIN_AMOUNT, REJECT_MIN_NOTIONAL, REJECT_NONE, REJECT_ZERO_AMOUNT, MarketRules, affordable_amount,
     apply_slippage, fee_amount, limit_fill_price, market_fill_price, market_rules_from_ccxt, order_reject_reason,
-    round_amount, round_price, stop_fill_price, take_profit_fill_price, tighter_stop, trailing_stop_level,
+    round_amount, round_price, round_prices, stop_fill_price, take_profit_fill_price, tighter_stop, trailing_stop_level,
 )
 
 
@@ -137,3 +141,24 @@ def test_market_rules_from_ccxt_decimal_places_market():
     rules = market_rules_from_ccxt(market, precision_mode=2)
     assert rules.price_tick == pytest.approx(0.01) and rules.amount_step == pytest.approx(0.00001)
     assert rules.min_notional == 0.0 and not rules.is_free
+
+
+def test_prices_and_amounts_that_cannot_be_rounded_are_returned_unchanged():
+    """NaN、±inf 与超过 2^62 档的值无从取整：原样返回（Python 的 math.floor 会对它们抛错，编译后的代码会溢出）。"""
+    for value in (math.nan, math.inf, -math.inf, 1e300, -1e300):
+        assert round_price(value, 0.01) == value or math.isnan(value) and math.isnan(round_price(value, 0.01))
+        assert round_amount(value, 0.001) == value or math.isnan(value) and math.isnan(round_amount(value, 0.001))
+    assert round_price(2.0 ** 61 * 0.5, 0.5) == 2.0 ** 61 * 0.5  # 2^61 档以内照常取整（本来就在网格上）
+    assert round_price(100.0, math.nan) == 100.0  # 档位本身无效：同样原样返回
+
+
+@settings(max_examples=200)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=64), min_size=1, max_size=50),
+       st.sampled_from([0.0, -1.0, 0.01, 0.5, 1e-8, 3.0, 1e250, math.nan]))
+@pytest.mark.fuzz
+def test_array_rounding_equals_round_price_element_by_element(prices, tick):
+    """round_prices（沙盒一次取整整段行情）的每个元素与 round_price 的结果逐位相同（NaN 只看是不是 NaN）。"""
+    rounded = round_prices(np.array(prices), tick)
+    for price, value in zip(prices, rounded.tolist()):
+        expected = round_price(price, tick)
+        assert (math.isnan(value) and math.isnan(expected)) or struct.pack("<d", value) == struct.pack("<d", expected)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import gc
 import heapq
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -29,13 +29,16 @@ from tradeterm.execution.fills import REJECT_REASONS, MarketRules
 from tradeterm.backtest.results import (
     EXIT_REASONS, BacktestResult, InstanceResult, LazyTrades, Rejection, RiskEvent, Trade, pnl_curve,
 )
-from tradeterm.backtest.risk import BacktestRisk
 from tradeterm.backtest.timeline import Series, plan_timeline, portfolio_curve
 from tradeterm.sizing.sizers import ALL_IN, PositionSizer, Sizer, SizingFunction
 from tradeterm.config.markets import timeframe_ms
-from tradeterm.config.schema import RiskConfig
 from tradeterm.models import MarketType
 from tradeterm.strategy.base import SIGNAL_COLUMNS, Strategy
+
+if TYPE_CHECKING:
+    # 只用于类型标注：风控与配置结构要加载 pydantic（约 0.1 秒），没有配置风控的回测（最常见）用不到它们
+    from tradeterm.backtest.risk import BacktestRisk
+    from tradeterm.config.schema import RiskConfig
 
 # 进度回调：(已处理的 K 线数, 总 K 线数) -> None
 ProgressFunction = Callable[[int, int], None]
@@ -129,7 +132,8 @@ def run_fast_path(spec: InstanceSpec, settings: BacktestSettings) -> "PathOutcom
     ts, open_, high, low, close = _arrays(spec.data)
     # 逐列取出（不拼成宽矩阵）：避免 pandas 合并混合类型的列，百万行时能省下几十毫秒
     flags = [np.ascontiguousarray(frame[c].to_numpy(dtype=bool)) for c in SIGNAL_COLUMNS]
-    exits = [np.ascontiguousarray(frame[c].to_numpy(dtype=float)) if c in frame else np.full(len(frame), np.nan)
+    # 策略没有的止损/止盈列给空数组（simulate 视为处处不设），不必造两个百万长的 NaN 数组
+    exits = [np.ascontiguousarray(frame[c].to_numpy(dtype=float)) if c in frame else np.empty(0)
              for c in ("stop_loss", "take_profit")]
     # 交易与拒绝记录的容量：每笔交易、每次拒绝都对应一根有信号的 K 线
     capacity = sum(int(np.count_nonzero(f)) for f in flags) + 1
@@ -286,7 +290,11 @@ def run_event_path_with_events(specs: list[InstanceSpec], settings: BacktestSett
     配置了风控时，每根 K 线收盘的账户权益更新熔断（在下一根开盘成交之前，见 _flush_equity）；单日亏损熔断是否还在生效
     按成交时间判断（RiskManager 用 blocking_at），所以 00:00 开盘的成交已经不受前一天的熔断限制。返回各实例产出与熔断事件。"""
     market_type = specs[0].strategy.market_type if specs else MarketType.SPOT
-    risk = BacktestRisk(settings.risk, market_type, settings.cash) if risk_enabled(settings) else None
+    risk = None
+    if risk_enabled(settings):
+        from tradeterm.backtest.risk import BacktestRisk  # 按需导入（见模块顶部的 TYPE_CHECKING）
+
+        risk = BacktestRisk(settings.risk, market_type, settings.cash)
     feeds_by_book: dict[int, _Feed] = {}
     broker = SimulatedBroker(
         settings.cash, settings.fees, risk_check=_risk_check(settings, risk),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,12 +20,14 @@ from tradeterm.backtest.engine import BacktestSettings, InstanceSpec, ProgressFu
 from tradeterm.execution.fills import MarketRules
 from tradeterm.sizing.sizers import ALL_IN, SizingFunction, PositionSizer
 from tradeterm.config.markets import TIMEFRAME_MS, timeframe_ms
-from tradeterm.config.schema import RiskConfig
 from tradeterm.data.csv import load_ohlcv_csv
 from tradeterm.errors import DataError
 from tradeterm.models import MarketType
 from tradeterm.strategy.base import Strategy
 from tradeterm.strategy.loader import build_strategy
+
+if TYPE_CHECKING:
+    from tradeterm.config.schema import RiskConfig  # 只用于类型标注（配置结构要加载 pydantic）
 
 
 @dataclass

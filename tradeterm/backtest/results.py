@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+
+from tradeterm.jit import kernel
 
 # 离场原因代码：策略信号
 EXIT_SIGNAL = 0
@@ -190,9 +191,12 @@ def trade_arrays(trades: list[Trade]) -> tuple[np.ndarray, ...]:
     return tuple(np.array(column, dtype=kind) for column, kind in zip(columns, types))
 
 
-@njit(cache=True)
-def _pnl_curve_kernel(close, entry_index, exit_index, side, entry_price, amount, entry_fee, pnl, is_open):
-    """每根 K 线收盘时的累计盈亏（计价货币）：已平仓交易的净盈亏在离场那根计入，持仓期间计浮动盈亏减开仓费。"""
+@kernel("f8[:](f8[:], i8[:], i8[:], i8[:], f8[:], f8[:], f8[:], f8[:], b1[:])")
+def pnl_curve_kernel(close, entry_index, exit_index, side, entry_price, amount, entry_fee, pnl, is_open):
+    """每根 K 线收盘时的累计盈亏（计价货币）：已平仓交易的净盈亏在离场那根计入，持仓期间计浮动盈亏减开仓费。
+
+    参数为 trade_arrays 的各列（开仓行、离场行、方向 int64；开仓价、数量、开仓费、净盈亏 float64；是否未平仓 bool）。
+    """
     n = close.shape[0]
     realized = np.zeros(n)
     out = np.zeros(n)
@@ -203,7 +207,12 @@ def _pnl_curve_kernel(close, entry_index, exit_index, side, entry_price, amount,
             out[j] += side[k] * amount[k] * (close[j] - entry_price[k]) - entry_fee[k]
         if not is_open[k]:
             realized[exit_index[k]] += pnl[k]
-    return out + np.cumsum(realized)
+    # 已实现盈亏的累计和逐根加上去（与 out + np.cumsum(realized) 同样的加法顺序，少建两个百万长的临时数组）
+    total = 0.0
+    for j in range(n):
+        total += realized[j]
+        out[j] += total
+    return out
 
 
 def pnl_curve(close: np.ndarray, trades: list[Trade], arrays: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
@@ -214,4 +223,4 @@ def pnl_curve(close: np.ndarray, trades: list[Trade], arrays: tuple[np.ndarray, 
     close = np.ascontiguousarray(close, dtype=np.float64)
     if not trades:
         return np.zeros(close.shape[0])
-    return _pnl_curve_kernel(close, *(arrays if arrays is not None else trade_arrays(trades)))
+    return pnl_curve_kernel(close, *(arrays if arrays is not None else trade_arrays(trades)))

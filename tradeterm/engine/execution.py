@@ -17,8 +17,8 @@ from tradeterm.engine.order_rules import EXCHANGE_RULES, exchange_rule_problems
 from tradeterm.errors import UserError
 from tradeterm.execution.fills import REJECT_REASONS, affordable_amount, order_reject_reason, round_amount
 from tradeterm.models import MarketType, Order, OrderStatus, OrderType, Side
+from tradeterm.risk.manager import AccountSnapshot, RiskDecision
 from tradeterm.risk.manager import OrderRequest as RiskRequest
-from tradeterm.risk.manager import RiskDecision
 
 if TYPE_CHECKING:  # 只为类型标注
     from tradeterm.engine.trader import TraderEngine
@@ -64,16 +64,18 @@ class Executor:
             return None
         return await self.submit(bot, prepared)
 
-    def prepare(self, bot: Bot, intent: Intent, received: float | None) -> Order | tuple[str, str]:
+    def prepare(self, bot: Bot, intent: Intent, received: float | None,
+                account: AccountSnapshot | None = None) -> Order | tuple[str, str]:
         """同步地把意图变成订单：数量（仓位计算）-> 交易所规则 -> 风控。返回订单，或 (规则, 原因) 表示拒绝。
 
-        这一步不让出事件循环，所以“收盘 -> 订单就绪”的延迟只含本交易对上各实例的计算，不含其他交易对的。"""
+        这一步不让出事件循环，所以“收盘 -> 订单就绪”的延迟只含本交易对上各实例的计算，不含其他交易对的。
+        account 为调用方在同一段同步代码里已经算好的账户状态（一根 K 线收盘时同一交易对的各实例共用一份）。"""
         engine = self.engine
         rules, price = engine.rules[bot.symbol], bot.mark
         fee = engine.config.fees.taker
         sizer = engine.sizers[bot.name]
         # 账户状态只算一次（权益、现金、持仓各要遍历全部实例）：这一步是同步的，中途不会变
-        account = engine.account_snapshot()
+        account = account or engine.account_snapshot()
         if intent.opening:
             amount = sizer(account.equity, price, fee)
             if engine.market_type is MarketType.SPOT and intent.side is Side.BUY:

@@ -204,10 +204,13 @@ class FeedRunner:
         # 一个实例的计算与网络往返都不拖慢下一个实例；有多个意图（合约反手：先平后开）的实例按顺序执行
         execution = engine.execution
         sends = []
+        # 账户状态（遍历全部实例）在这段同步代码里不会变：本交易对上各实例的订单共用一份，第一次要用时才算
+        account = None
         for bot in bots:
             intents = self.decide(bot, update)
             if len(intents) == 1:
-                order = execution.prepare(bot, intents[0], received)
+                account = account or engine.account_snapshot()
+                order = execution.prepare(bot, intents[0], received, account)
                 sends.append(execution.reject(bot.name, *order) if isinstance(order, tuple)
                              else execution.submit(bot, order))
             elif intents:

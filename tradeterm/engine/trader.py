@@ -249,17 +249,23 @@ class TraderEngine:
         return next(s.params for s in self.config.strategies if s.name == name)
 
     async def _warm_up(self) -> None:
-        """为每个实例取足够的历史 K 线填满窗口。"""
+        """为每个实例取足够的历史 K 线填满窗口（并建立策略的逐根状态）。同一 (交易对, 周期) 的实例共用一次取数与
+        一次记账（最长的窗口包含其余的）：实例多时受限流约束的启动快几倍。"""
         from tradeterm.config.markets import timeframe_ms
 
+        groups: dict[tuple[str, str], list[Bot]] = {}
         for bot in self.bots.values():
-            step = timeframe_ms(bot.strategy.timeframe)
+            groups.setdefault((bot.symbol, bot.strategy.timeframe), []).append(bot)
+        for (symbol, timeframe), bots in groups.items():
+            step = timeframe_ms(timeframe)
             now = await self.market.exchange_now()
-            history = await self.market.get_ohlcv(bot.symbol, bot.strategy.timeframe, since=now - bot.window * step)
-            bot.load_history(history)
-            self.feeds.feed_sizer(bot, bot.bars.tolist())
-            await self.journal.record_bars(bot.symbol, bot.strategy.timeframe, bot.bars.tolist())
-            self.last_update_ms[bot.symbol] = wall_ms()
+            widest = max(bots, key=lambda b: b.window)
+            history = await self.market.get_ohlcv(symbol, timeframe, since=now - widest.window * step)
+            for bot in bots:
+                bot.load_history(history)
+                self.feeds.feed_sizer(bot, bot.bars.tolist())
+            await self.journal.record_bars(symbol, timeframe, widest.bars.tolist())
+            self.last_update_ms[symbol] = wall_ms()
 
     # ---- 下单与记账（给命令与界面用的公开接口） ---------------------------------------------------------
 
@@ -348,12 +354,14 @@ class TraderEngine:
     async def save_instance(self, bot: Bot) -> None:
         """把实例状态与参数写进日志库、记一条状态事件并发事件。
 
-        状态事件带 bar_ts（此刻最后一根已收盘 K 线，交易所时间）：replay-check 据此知道从哪根 K 线起实例暂停、停止或出错。"""
+        状态事件带 bar_ts（此刻最后一根已收盘 K 线，交易所时间）：replay-check 据此知道从哪根 K 线起实例暂停、停止或出错。
+        bar_ts 在第一次 await 之前取：写日志库期间行情任务可能又收盘了一根（已按新状态处理），不能算在旧状态下。"""
+        bar_ts = self.execution.last_bar_ts(bot.name)
         await self.journal.save_instance(bot.name, bot.state.status.value,
                                          {"config": dict(self.config_params(bot.name)),
                                           "current": dict(bot.strategy.params)}, bot.state.error)
         await self.record(EventKind.INSTANCE, instance=bot.name, status=bot.state.status.value,
-                          error=bot.state.error, bar_ts=self.execution.last_bar_ts(bot.name))
+                          error=bot.state.error, bar_ts=bar_ts)
 
     # ---- 命令（EngineClient 调用） ----------------------------------------------------------------
 

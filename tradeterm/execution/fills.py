@@ -1,7 +1,8 @@
 """撮合（成交）模型：回测、模拟盘与本地沙盒交易所共用的唯一一份成交规则。
 
-本模块只放纯函数（标量进、标量出、无 I/O、不依赖引擎），全部可被 numba 编译（`numba.njit`），
-所以 Python 的逐事件路径、numba 的快速路径和沙盒交易所调用的是同一份代码，结果逐位相同。
+本模块只放纯函数（标量进、标量出、无 I/O、不依赖引擎），全部是 `jitable`（见 tradeterm/jit.py）：
+Python 的逐事件路径、模拟盘与沙盒交易所直接执行它们（不加载 numba），numba 的快速路径把同一份源码编进内核，
+所以各条路径用的是同一份代码，结果逐位相同。
 
 单位约定：价格为计价货币（如 USDT），数量（amount）为基础货币（如 BTC），名义金额（notional）为计价货币；
 side 为 +1 买、-1 卖；费率为小数（0.001 = 0.1%）；滑点为基点（1 bp = 0.01%）。
@@ -31,7 +32,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from numba import njit
+import numpy as np
+
+from tradeterm.jit import jitable
 
 # 订单拒绝原因代码：0 表示可以下单
 REJECT_NONE = 0
@@ -52,6 +55,10 @@ REJECT_REASONS = {
 BPS = 10_000.0
 # 取整时容忍的相对浮点误差（步长的倍数），避免 0.3/0.1 = 2.9999999 被向下取整成 2
 ROUNDING_EPSILON = 1e-9
+# 能取整的最大档数（价格/步长的绝对值，个）：达到它（或不是有限数）时原样返回。
+# 为什么：取整要把档数转成整数，Python 对 inf/NaN 抛错、对大数给出精确整数，编译后的代码转 64 位整数时溢出；
+# 在 2^62 以内两者完全相同，超出的价格/数量（或 NaN）本来就无从取整
+ROUNDING_LIMIT = 2.0 ** 62
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,31 +103,51 @@ def market_rules_from_ccxt(market: dict[str, Any], precision_mode: int | None = 
     )
 
 
-@njit(cache=True)
+@jitable
 def apply_slippage(price: float, side: int, slippage_bps: float) -> float:
     """按滑点把价格向不利方向移动：买价上移、卖价下移。"""
     return price * (1.0 + side * slippage_bps / BPS)
 
 
-@njit(cache=True)
+@jitable
 def round_amount(amount: float, step: float) -> float:
     """数量向下取整到步长（交易所只接受步长的整数倍）；step 为 0 时原样返回。"""
     if step <= 0.0:
         return amount
     # 加一个极小的相对容差再取整，避免浮点误差把恰好整倍数的数量多砍掉一档
-    units = math.floor(amount / step + ROUNDING_EPSILON)
-    return units * step
+    units = amount / step + ROUNDING_EPSILON
+    if not abs(units) < ROUNDING_LIMIT:
+        return amount
+    return math.floor(units) * step
 
 
-@njit(cache=True)
+@jitable
 def round_price(price: float, tick: float) -> float:
-    """价格取整到最近的一档最小价格变动；tick 为 0 时原样返回。"""
+    """价格取整到最近的一档最小价格变动；tick 为 0 时原样返回（无从取整的 NaN、inf 与超大价格也原样返回）。"""
     if tick <= 0.0:
         return price
-    return math.floor(price / tick + 0.5) * tick
+    units = price / tick + 0.5
+    if not abs(units) < ROUNDING_LIMIT:
+        return price
+    return math.floor(units) * tick
 
 
-@njit(cache=True)
+def round_prices(prices: np.ndarray, tick: float) -> np.ndarray:
+    """round_price 的数组形式（沙盒一次把整段行情放到价格网格上）：每个元素与 round_price 的结果逐位相同。
+
+    同样的三步浮点运算（除、加 0.5、向下取整后乘回），由 numpy 逐元素执行；无从取整的元素原样保留。
+    tests/execution/test_fills.py 在随机价格上逐个比较。"""
+    prices = np.asarray(prices, dtype=np.float64)
+    if tick <= 0.0:
+        return prices.copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        # 溢出成 inf 与 NaN 的档数不取整（NaN 的比较结果为 False，与 round_price 的 `not abs(units) < ROUNDING_LIMIT` 一致）
+        units = prices / tick + 0.5
+        roundable = np.abs(units) < ROUNDING_LIMIT
+        return np.where(roundable, np.floor(units) * tick, prices)
+
+
+@jitable
 def order_reject_reason(amount: float, price: float, min_amount: float, min_notional: float) -> int:
     """交易所会不会拒绝这张订单：返回 REJECT_* 代码，0 表示可以下单。amount 应已取整到步长。"""
     if not amount > 0.0:
@@ -132,13 +159,13 @@ def order_reject_reason(amount: float, price: float, min_amount: float, min_noti
     return REJECT_NONE
 
 
-@njit(cache=True)
+@jitable
 def market_fill_price(bar_open: float, side: int, slippage_bps: float) -> float:
     """市价单在这根 K 线开盘时的成交价：开盘价加上不利方向的滑点。"""
     return apply_slippage(bar_open, side, slippage_bps)
 
 
-@njit(cache=True)
+@jitable
 def limit_fill_price(bar_open: float, bar_high: float, bar_low: float, side: int, limit: float) -> float:
     """限价单在这根 K 线上的成交价；未成交返回 NaN。
 
@@ -157,7 +184,7 @@ def limit_fill_price(bar_open: float, bar_high: float, bar_low: float, side: int
     return math.nan
 
 
-@njit(cache=True)
+@jitable
 def stop_fill_price(bar_open: float, bar_high: float, bar_low: float, side: int, stop: float,
                     slippage_bps: float) -> float:
     """止损单在这根 K 线上的成交价；未触发返回 NaN。side 是平仓单的方向（多仓止损为 -1 卖出）。
@@ -178,19 +205,19 @@ def stop_fill_price(bar_open: float, bar_high: float, bar_low: float, side: int,
     return math.nan
 
 
-@njit(cache=True)
+@jitable
 def take_profit_fill_price(bar_open: float, bar_high: float, bar_low: float, side: int, target: float) -> float:
     """止盈单（挂在目标价的限价平仓单）在这根 K 线上的成交价；未到达返回 NaN。side 是平仓单的方向。"""
     return limit_fill_price(bar_open, bar_high, bar_low, side, target)
 
 
-@njit(cache=True)
+@jitable
 def fee_amount(notional: float, fee_rate: float) -> float:
     """手续费，计价货币：名义金额乘费率。"""
     return notional * fee_rate
 
 
-@njit(cache=True)
+@jitable
 def affordable_amount(cash: float, price: float, fee_rate: float, step: float) -> float:
     """用 cash（计价货币）在 price 价位最多能买多少（含手续费），向下取整到步长。"""
     if cash <= 0.0 or price <= 0.0:
@@ -198,7 +225,7 @@ def affordable_amount(cash: float, price: float, fee_rate: float, step: float) -
     return round_amount(cash / (price * (1.0 + fee_rate)), step)
 
 
-@njit(cache=True)
+@jitable
 def trailing_stop_level(best_price: float, side: int, trail: float) -> float:
     """移动止损价：best_price 是持仓以来的最优价（多仓最高、空仓最低），trail 为回撤比例（小数）。
 
@@ -207,7 +234,7 @@ def trailing_stop_level(best_price: float, side: int, trail: float) -> float:
     return best_price * (1.0 - side * trail)
 
 
-@njit(cache=True)
+@jitable
 def tighter_stop(stop: float, other: float, side: int) -> float:
     """两个止损价取离当前价更近（更严）的一个；side 为持仓方向，NaN 表示没有。"""
     if math.isnan(stop):

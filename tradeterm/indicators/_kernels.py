@@ -1,5 +1,8 @@
 """指标的递推内核（numba 编译）：EMA 与 Wilder 平滑这类必须逐点递推的计算，以及滚动均值、滚动标准差。
 
+每个内核是 `tradeterm.jit.kernel`：第一次调用时才选定预编译模块或 numba.njit（导入本模块不加载 numba），
+签名固定为 float64 数组与 int64 周期（其他类型的参数照常由 njit 按实际类型编译）。
+
 这些内核只处理 float64 的 numpy 数组，开头的 NaN 视为“尚无数据”并跳过；种子取前 n 个有效值的简单平均，
 与 TA-Lib 的约定一致，所以预热期之后的数值与 TA-Lib 逐点相等（浮点误差内）。
 """
@@ -7,13 +10,14 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from tradeterm.jit import jitable, kernel
 
 # 滚动均值内核每隔多少个位置（K 线根数）把窗口和从头重新精确求一次，使补偿累加的残余误差不随序列长度增长
 ROLLING_MEAN_RESUM_EVERY = 1024
 
 
-@njit(cache=True)
+@kernel("i8(f8[:])")
 def first_valid(values: np.ndarray) -> int:
     """第一个非 NaN 元素的下标；全为 NaN 时返回数组长度。"""
     for i in range(values.shape[0]):
@@ -22,7 +26,7 @@ def first_valid(values: np.ndarray) -> int:
     return values.shape[0]
 
 
-@njit(cache=True)
+@kernel("f8[:](f8[:], i8, f8)")
 def ema_kernel(values: np.ndarray, period: int, alpha: float) -> np.ndarray:
     """指数平滑：以前 period 个有效值的均值为种子，之后 out[t] = out[t-1] + alpha * (x[t] - out[t-1])。
 
@@ -45,7 +49,7 @@ def ema_kernel(values: np.ndarray, period: int, alpha: float) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("f8[:](f8[:], i8)")
 def wilder_rsi_kernel(close: np.ndarray, period: int) -> np.ndarray:
     """Wilder RSI：前 period 个涨跌幅的简单平均为种子，之后按 1/period 平滑；第一个值在下标 period。"""
     n = close.shape[0]
@@ -74,7 +78,7 @@ def wilder_rsi_kernel(close: np.ndarray, period: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("UniTuple(f8[:], 3)(f8[:], i8)")
 def rolling_moments_kernel(values: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """滚动均值、总体标准差（ddof=0）与当前值对均值的偏离（x - 均值），每个值只由它自己的窗口内容决定。
 
@@ -114,7 +118,7 @@ def rolling_moments_kernel(values: np.ndarray, period: int) -> tuple[np.ndarray,
     return mean, std, deviation
 
 
-@njit(cache=True)
+@kernel("f8[:](f8[:], i8)")
 def rolling_std_kernel(values: np.ndarray, period: int) -> np.ndarray:
     """滚动总体标准差（ddof=0）：rolling_moments_kernel 的标准差一列（常数窗口恰好为 0）。
 
@@ -124,7 +128,7 @@ def rolling_std_kernel(values: np.ndarray, period: int) -> np.ndarray:
     return rolling_moments_kernel(values, period)[1]
 
 
-@njit(cache=True, inline="always")
+@jitable
 def _compensated_add(total: float, compensation: float, value: float) -> tuple[float, float]:
     """Neumaier 补偿求和的一步：返回加上 value 之后的 (和, 补偿量)；真实的和约为 和 + 补偿量。"""
     result = total + value
@@ -135,7 +139,7 @@ def _compensated_add(total: float, compensation: float, value: float) -> tuple[f
     return result, compensation
 
 
-@njit(cache=True)
+@kernel("f8[:](f8[:], i8)")
 def rolling_mean_kernel(values: np.ndarray, period: int) -> np.ndarray:
     """滚动算术平均（窗口 period，要求窗口内 period 个值全部有效），语义与 pandas rolling(period).mean() 相同。
 

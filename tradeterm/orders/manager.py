@@ -45,6 +45,9 @@ class OrderManager:
         self.on_order = on_order
         # 客户端订单号 -> 订单（全部已知订单；终态订单也留着，迟到的成交要能找到归属）
         self.orders: dict[str, Order] = {}
+        # 可能还未结束的订单：客户端订单号 -> 订单（orders 的子集，按同样的先后排列）。open_orders 只扫描它们：
+        # 终态不会再变化（见 OrderStatus.is_final 与状态机），扫描时遇到终态就移出，代价不随历史订单数增长
+        self._unsettled: dict[str, Order] = {}
         # 交易所订单号 -> 客户端订单号
         self.by_exchange_id: dict[str, str] = {}
         # 本引擎交易的交易所账户的标识（不含密钥），成交身份的第一部分
@@ -65,12 +68,17 @@ class OrderManager:
     def _index(self, order: Order) -> None:
         """把订单放进索引。"""
         self.orders[order.client_order_id] = order
+        if order.is_open:
+            self._unsettled[order.client_order_id] = order
         if order.exchange_order_id:
             self.by_exchange_id[order.exchange_order_id] = order.client_order_id
 
     def open_orders(self, instance: str | None = None) -> list[Order]:
-        """未结束的订单（可按实例过滤）。"""
-        return [o for o in self.orders.values() if o.is_open and (instance is None or o.instance == instance)]
+        """未结束的订单（可按实例过滤），按下单先后。只看可能未结束的订单（_unsettled），已到终态的顺手移出。"""
+        unsettled = self._unsettled
+        for client_order_id in [c for c, o in unsettled.items() if not o.is_open]:
+            del unsettled[client_order_id]
+        return [o for o in unsettled.values() if instance is None or o.instance == instance]
 
     # ---- 下单与撤单 ------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """本地沙盒交易所：说 Binance 现货与 USD-M 永续合约的 REST/websocket 协议，原版 ccxt 客户端可直接连接
 （离线默认与测试用）。
 
-SandboxExchange 等名字按需导入（会加载 numba 编译的成交模型与 aiohttp 服务器）。
+SandboxExchange 等名字按需导入（会加载 pandas、aiohttp 服务器与共享的成交模型；成交模型是纯 Python，不加载 numba）。
 """
 
 from tradeterm.sandbox.defaults import DEFAULT_API_KEY, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SECRET

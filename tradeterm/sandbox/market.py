@@ -21,9 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit
-
-from tradeterm.execution.fills import MarketRules, round_price
+from tradeterm.execution.fills import MarketRules, round_price, round_prices
 from tradeterm.sandbox import errors
 from tradeterm.sandbox.errors import BinanceError
 
@@ -64,15 +62,6 @@ class MarketSpec:
         return MarketRules(self.price_tick, self.amount_step, self.min_amount, self.min_notional)
 
 
-@njit(cache=True)
-def _round_prices(prices: np.ndarray, tick: float) -> np.ndarray:
-    """逐个用共享的 round_price 把价格数组放到价格网格上（numba 编译，一次处理整段行情）。"""
-    out = np.empty_like(prices)
-    for i in range(len(prices)):
-        out[i] = round_price(prices[i], tick)
-    return out
-
-
 def default_spec(symbol: str, ref_price: float) -> MarketSpec:
     """按交易对与参考价给出与 Binance 相近的规则：BTC/USDT 为 0.01 / 0.00001 / 5 USDT 等。"""
     base, quote = symbol.split("/")
@@ -111,8 +100,10 @@ class CandleSeries:
                                                                    for c in ("open", "high", "low", "close", "volume"))
 
     def _on_grid(self, prices: np.ndarray) -> np.ndarray:
-        """把价格放到价格步长的网格上（合成行情是任意小数，真实行情本来就在网格上）。"""
-        return _round_prices(np.ascontiguousarray(prices, dtype=np.float64), self.price_tick)
+        """把价格放到价格步长的网格上（合成行情是任意小数，真实行情本来就在网格上）。
+
+        用共享成交模型的数组形式 round_prices（numpy 逐元素，与 round_price 逐位相同）：启动时不必为此加载 numba。"""
+        return round_prices(prices, self.price_tick)
 
     def __len__(self) -> int:
         """当前已生成的 K 线根数。"""

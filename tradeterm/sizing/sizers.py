@@ -23,8 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from numba import njit
-
+from tradeterm.jit import jitable
 from tradeterm.models import Fill
 
 # 全仓：用全部权益（含手续费）
@@ -42,9 +41,11 @@ FLAT_TOLERANCE = 1e-9
 SizingFunction = Callable[[float, float, float], float]
 
 
-@njit(cache=True)
+@jitable
 def sized_amount(method: int, value: float, equity: float, price: float, fee_rate: float) -> float:
-    """按方法算数量（基础货币，未取整）：全仓 / 权益比例 / 固定名义金额。"""
+    """按方法算数量（基础货币，未取整）：全仓 / 权益比例 / 固定名义金额。
+
+    jitable（见 tradeterm/jit.py）：Python 调用方直接执行，快速路径把同一份源码编进 numba 内核。"""
     if method == SIZE_ALL_IN:
         return equity / (price * (1.0 + fee_rate))
     if method == SIZE_FRACTION:

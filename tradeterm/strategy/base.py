@@ -6,6 +6,11 @@
   基类据此派生出逐根 K 线的 `on_data`（取最后一行），回测器也可以一次算完整段历史，走编译过的快速路径。
 - 有状态写法：直接重写 `on_data(df)`，回测器走逐事件路径（更慢，结果相同）。
 
+向量化策略还可以加一个可选的逐根形式（实盘更快）：`reset()` 建立流式指标（`ta.SMAStream` 等），`update(bar)` 每根
+已收盘 K 线返回这一根的信号标志（与 signals() 同一行的值相同，字典，键同信号列）。实盘的机器人据此每根只做一次 O(1)
+的增量计算，不再每根在整个窗口上重算指标；没有实现 update 的策略照旧在最近的窗口上调用 on_data。
+回测仍用向量化的 signals()；`tradeterm.strategy.incremental.incremental_mismatches` 检查两种形式是否一致。
+
 仓位逻辑在引擎里，不在策略里：策略只说“该进/该出”，引擎按当前仓位决定是否下单
 （已持多仓时的 enter_long 被忽略，空仓时的 exit_long 被忽略）；同一根 K 线先处理平仓再处理开仓。
 现货市场只做多：enter_short/exit_short 在现货上被丢弃。
@@ -14,12 +19,13 @@
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from tradeterm.models import Fill, MarketType, Side, SignalIntent, TradeSignal
+from tradeterm.models import Bar, Fill, MarketType, Side, SignalIntent, TradeSignal
 
 # 向量化信号的四个布尔列，按引擎处理顺序排列（先平后开）
 SIGNAL_COLUMNS = ("exit_long", "exit_short", "enter_long", "enter_short")
@@ -32,6 +38,8 @@ SIGNAL_ACTIONS: dict[str, tuple[Side, SignalIntent]] = {
 }
 # 只在合约市场有效的信号列
 SHORT_COLUMNS = frozenset({"exit_short", "enter_short"})
+# 做空信号列在 SIGNAL_COLUMNS 里的位置（现货上逐根路径把它们置为 False）
+SHORT_POSITIONS = tuple(i for i, column in enumerate(SIGNAL_COLUMNS) if column in SHORT_COLUMNS)
 # 窗口类参数（均线、通道、z 分数的周期）的上限，K 线根数：更长的窗口没有意义，且会让行情缓存的时间跨度溢出
 MAX_WINDOW = 100_000
 
@@ -97,6 +105,18 @@ class Strategy(ABC):
         """
         raise NotImplementedError
 
+    def reset(self) -> None:
+        """逐根写法（可选）：建立或清空逐根状态（流式指标、交叉检测器等）。每次从第一根 K 线重新逐根计算之前调用。"""
+
+    def update(self, bar: Bar) -> Mapping[str, Any] | None:
+        """逐根写法（可选）：一根已收盘的 K 线 -> 这根上的信号标志，reset() 之后按时间顺序每根调用一次。
+
+        返回字典：键为 SIGNAL_COLUMNS 里的列名（缺的算 False），可选 stop_loss / take_profit（价格，计价货币）；
+        None 或空字典表示没有信号。必须与 signals() 在从同一根起算的整段历史上同一行的值相同（现货丢弃做空由基类完成）。
+        未实现时，实盘在最近的窗口上调用 on_data（向量化重算）。
+        """
+        raise NotImplementedError
+
     def on_order_fill(self, fill: Fill) -> None:
         """成交回报：默认更新 self.position；有状态策略可覆盖并调用 super()。"""
         self.position += fill.side.sign * fill.amount
@@ -107,6 +127,40 @@ class Strategy(ABC):
     def is_vectorized(self) -> bool:
         """是否实现了向量化 signals()，即回测可走快速路径。"""
         return type(self).signals is not Strategy.signals
+
+    @property
+    def is_incremental(self) -> bool:
+        """是否实现了逐根的 update()，即实盘可以每根只做增量计算。"""
+        return type(self).update is not Strategy.update
+
+    def seed(self, rows: Iterable[Sequence[float]]) -> None:
+        """从头开始逐根计算：reset()，再把历史 K 线逐根交给 update()（不要信号）。
+
+        rows 的每行为 [timestamp, open, high, low, close, volume]（机器人窗口的一行）。"""
+        self.reset()
+        update = self.update
+        for row in rows:
+            update(Bar(int(row[0]), row[1], row[2], row[3], row[4], row[5]))
+
+    def bar_flags(self, row: Sequence[float]) -> tuple[list[bool], float, float]:
+        """逐根路径：一根新收盘的 K 线交给 update()，返回 (按 SIGNAL_COLUMNS 排列的布尔标志, 止损价, 止盈价)。
+
+        与 compute() 同一行的规则相同：缺的列与 NaN 算 False，现货上做空信号被丢弃；止损止盈为 NaN 表示不设。"""
+        flags = self.update(Bar(int(row[0]), row[1], row[2], row[3], row[4], row[5]))
+        if not flags:
+            return [False] * len(SIGNAL_COLUMNS), np.nan, np.nan
+        active = [_truthy(flags.get(column)) for column in SIGNAL_COLUMNS]
+        if self.market_type is MarketType.SPOT:
+            for position in SHORT_POSITIONS:
+                active[position] = False
+        return active, flags.get("stop_loss", np.nan), flags.get("take_profit", np.nan)
+
+    def on_bar(self, row: Sequence[float]) -> list[TradeSignal]:
+        """逐根路径的信号：与 on_data 在“从第一根起的整段历史、以这根结尾”上的结果相同，但每根只做一次增量计算。"""
+        flags, stop_loss, take_profit = self.bar_flags(row)
+        if not any(flags):
+            return []
+        return self._to_signals(int(row[0]), flags, stop_loss, take_profit)
 
     def compute(self, df: pd.DataFrame) -> pd.DataFrame:
         """在整段 K 线上计算指标与信号，返回带指标列与四个布尔信号列的 DataFrame（缺的信号列补 False）。"""
@@ -201,6 +255,11 @@ def _last_flag(signals: pd.DataFrame, column: str) -> bool:
         return False
     value = signals[column].iloc[-1]
     return bool(value) if not pd.isna(value) else False
+
+
+def _truthy(value: Any) -> bool:
+    """逐根标志的布尔含义：None 与 NaN 为 False（同 compute() 的 fillna(False)），其余按 bool。"""
+    return value is not None and value == value and bool(value)
 
 
 def _price_or_none(value: float) -> float | None:
