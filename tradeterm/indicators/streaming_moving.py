@@ -95,13 +95,7 @@ class SMAStream(Stream):
         total, compensation = self._total, self._compensation
         if _isfinite(value):
             self._valid += 1
-            # 补偿加法（与内核的 _compensated_add 同样的运算）
-            result = total + value
-            if abs(total) >= abs(value):
-                compensation += (total - result) + value
-            else:
-                compensation += (value - result) + total
-            total = result
+            total, compensation = compensated_add(total, compensation, value)
             if value < 0:
                 self._negative += 1
             if value == self._previous:
@@ -154,13 +148,18 @@ def _exact_window_sum(window: deque) -> tuple[float, float]:
     total = compensation = 0.0
     for value in window:
         if _isfinite(value):
-            result = total + value
-            if abs(total) >= abs(value):
-                compensation += (total - result) + value
-            else:
-                compensation += (value - result) + total
-            total = result
+            total, compensation = compensated_add(total, compensation, value)
     return total, compensation
+
+
+def compensated_add(total: float, compensation: float, value: float) -> tuple[float, float]:
+    """Neumaier 补偿求和的一步（与内核的补偿加法同样的运算、同样的顺序）：返回加上 value 之后的 (和, 补偿量)。"""
+    result = total + value
+    if abs(total) >= abs(value):
+        compensation += (total - result) + value
+    else:
+        compensation += (value - result) + total
+    return result, compensation
 
 
 class EMAStream(Stream):
