@@ -200,4 +200,7 @@ def format_status(snapshot: dict[str, Any]) -> str:
     lines += [f"stale feed: {f['symbol']} {f['timeframe']} {f['lag_bars']} bar(s) behind the exchange"
               for f in snapshot.get("feeds", []) if f.get("stale")]
     lines += [f"problem: {p}" for p in snapshot.get("problems", [])]
+    lines += [f"notify {c['channel']}: sent {c['sent']}, failed {c['failed']}, dropped {c['dropped']}, "
+              f"queued {c['queued']}" + (f" (last error: {c['last_error']})" if c["last_error"] else "")
+              for c in snapshot.get("notify", [])]
     return "\n".join(lines)

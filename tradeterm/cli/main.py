@@ -24,7 +24,7 @@ from tradeterm.errors import UserError
 # 子命令名 -> 注册它的模块（tradeterm.cli 下），按 --help 中的顺序排列
 COMMANDS = {"run": "run", "attach": "attach", "web": "web", "ctl": "ctl", "check": "check", "config": "config_cmd",
             "strategies": "strategies_cmd", "sandbox": "sandbox", "backtest": "backtest",
-            "replay-check": "replay_check", "fetch": "fetch", "data": "data_cmd"}
+            "replay-check": "replay_check", "fetch": "fetch", "data": "data_cmd", "notify": "notify_cmd"}
 # 子命令模块，按 --help 中的顺序排列
 COMMAND_MODULES = tuple(COMMANDS.values())
 # 根级的帮助与版本选项

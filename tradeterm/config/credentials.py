@@ -63,9 +63,9 @@ def load_credentials(prefix: str = "TRADETERM", key_file: Path | None = None,
         f"to a YAML file with api_key and secret (chmod 600). Keys never go into config.yml"])
 
 
-def _from_key_file(path: Path) -> Credentials:
-    """读 0600 权限的 YAML 密钥文件。"""
-    source = f"exchange.key_file {path}"
+def read_private_yaml(path: Path, source: str, expected: str) -> dict:
+    """读一个 0600 权限的 YAML 秘密文件，返回其中的映射；文件不存在、别人可读、不是 YAML 映射时抛 ConfigError。
+    source 为错误消息里的来源说明（如 "exchange.key_file /path"），expected 说明文件里该有哪些键。文件内容从不回显。"""
     if not path.is_file():
         raise ConfigError("credentials", [f"{source}: file not found"])
     mode = stat.S_IMODE(path.stat().st_mode)
@@ -76,8 +76,17 @@ def _from_key_file(path: Path) -> Credentials:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
         # 不回显文件内容：里面是密钥
-        raise ConfigError("credentials", [f"{source}: not valid YAML; expected keys api_key and secret"]) from None
-    if not isinstance(data, dict) or not data.get("api_key") or not data.get("secret"):
+        raise ConfigError("credentials", [f"{source}: not valid YAML; expected {expected}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError("credentials", [f"{source}: expected a mapping with {expected}"])
+    return data
+
+
+def _from_key_file(path: Path) -> Credentials:
+    """读 0600 权限的 YAML 密钥文件。"""
+    source = f"exchange.key_file {path}"
+    data = read_private_yaml(path, source, "keys api_key and secret")
+    if not data.get("api_key") or not data.get("secret"):
         raise ConfigError("credentials", [f"{source}: expected non-empty keys api_key and secret"])
     register_secrets([str(data["api_key"]), str(data["secret"])])
     return Credentials(str(data["api_key"]), str(data["secret"]), source=source)

@@ -11,16 +11,15 @@
 from __future__ import annotations
 
 import re
-import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from tradeterm.config.block import Block, checked_path_text, value_problem
 from tradeterm.config.markets import SYMBOL_FORMS, TIMEFRAME_MS, normalize_symbol, symbol_problem
-from tradeterm.config.values import is_bool_field, numeric_kind, show, url_problem
-from tradeterm.journal.paths import MAX_PATH_BYTES, path_text_problem
+from tradeterm.config.notify import NotifyConfig, SupervisorConfig
+from tradeterm.config.values import show, url_problem
 from tradeterm.models import MarketType, Mode
 from tradeterm.strategy.params import closest
 
@@ -30,50 +29,6 @@ MAX_CASH = 1_000_000_000_000
 MAX_LIMIT = 1_000_000_000_000_000
 # K 线根数类键（atr_period）的上限，与策略窗口的上限相同
 MAX_BARS = 100_000
-
-
-class Block(BaseModel):
-    """所有配置块的基类：禁止未知键，赋值时也校验；数字只收有限的数（不收布尔），布尔只收布尔，路径不含 NUL。"""
-
-    # 未知键报错（拼写错误不会被悄悄忽略）；赋值时重新校验；浮点数拒绝 inf 与 nan（含 "inf"、1e400 这样的文字）
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
-        """按字段类型统一检查：数字键不收 true/false，布尔键只收 true/false，路径键不收 NUL 与过长的文字。"""
-        field = cls.model_fields.get(info.field_name) if info.field_name else None
-        if field is None:
-            return value
-        annotation = field.annotation
-        if isinstance(value, bool) and numeric_kind(annotation) is not None:
-            raise PydanticCustomError("bool_not_number", "{value} is a boolean, not a number", {"value": show(value)})
-        if is_bool_field(annotation) and value is not None and not isinstance(value, bool):
-            raise PydanticCustomError("strict_bool", "{value} is not true or false", {"value": show(value)})
-        if _is_path_field(annotation):
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, str) and ("\0" in item or len(item.encode("utf-8", "replace")) > MAX_PATH_BYTES):
-                    raise value_problem(path_text_problem(item) or f"{show(item)} is not a usable path")
-        return value
-
-
-def checked_path_text(value: Any, example: str) -> Any:
-    """文件路径键（转成 Path 之前）：文字本身有问题（空、NUL、过长、以 / 结尾）时抛出说明，否则原样返回。
-    example 为修正建议里的示例文件名。"""
-    problem = path_text_problem(value, example=example) if isinstance(value, str) else None
-    if problem:
-        raise value_problem(problem)
-    return value
-
-
-def value_problem(text: str) -> PydanticCustomError:
-    """一条已经写明取值与修正方法的说明，加载器原样接在键路径后面（不再加 "got ..."）。"""
-    return PydanticCustomError("value_problem", "{problem}", {"problem": text})
-
-
-def _is_path_field(annotation: Any) -> bool:
-    """字段注解里有没有 Path（Path、Path | None、list[Path]）。"""
-    return annotation is Path or any(_is_path_field(arg) for arg in typing.get_args(annotation))
 
 
 class ExchangeConfig(Block):
@@ -310,6 +265,10 @@ class AppConfig(Block):
     strategy_dirs: list[Path] = Field(default_factory=list)
     # 策略实例列表
     strategies: list[StrategyInstanceConfig] = Field(default_factory=list)
+    # 通知渠道（Telegram、飞书/Lark、webhook）与每日汇总
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    # `run --headless --supervise` 的守护进程设置
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     # 配置文件所在目录（加载时填入，不在 YAML 里写）
     base_dir: Path = Field(default=Path("."), exclude=True)
 
@@ -324,6 +283,13 @@ class AppConfig(Block):
         path = self.exchange.sandbox_state
         if path is None:
             return self.journal_path().with_suffix(".sandbox.db")
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    def notify_key_file(self) -> Path | None:
+        """notify.key_file 的绝对路径（相对路径按配置文件目录解析）；没有设置时为 None。"""
+        path = self.notify.key_file
+        if path is None:
+            return None
         return path if path.is_absolute() else (self.base_dir / path).resolve()
 
     def plugin_dirs(self) -> list[Path]:

@@ -34,12 +34,15 @@ class EngineHandle:
     sandbox: Any = None                          # 进程内沙盒（SandboxExchange）；没有时为 None
     lock_fd: int | None = None                   # 日志库锁文件的描述符
     closers: list[Any] = field(default_factory=list)  # 退出时要 await close() 的对象
+    notify: Any = None                           # 通知服务（tradeterm/notify/service.py 的 NotifyService）
 
     async def close(self) -> None:
         """停止引擎、关闭客户端、日志库与沙盒，释放锁（重复调用无害）。"""
         if self.lock_fd is None:
             return
         await self.engine.stop()
+        if self.notify is not None:
+            await self.notify.close()
         for closer in self.closers:
             await closer.close()
         await self.engine.journal.close()
@@ -78,7 +81,10 @@ def config_symbols(config: AppConfig) -> tuple[str, ...]:
 
 
 async def open_engine(config: AppConfig) -> EngineHandle:
-    """按配置组装并启动引擎；返回的 handle 用完要 await close()。"""
+    """按配置组装并启动引擎；返回的 handle 用完要 await close()。通知渠道先建（缺秘密时在动交易所之前就报错）。"""
+    from tradeterm.notify.service import NotifyService, build_channels
+
+    channels = build_channels(config)
     fd = lock_journal(config.journal_path())
     handle = EngineHandle(engine=None, lock_fd=fd)  # type: ignore[arg-type]
     try:
@@ -89,7 +95,10 @@ async def open_engine(config: AppConfig) -> EngineHandle:
         market = MarketData(exchange, None, exchange_id="sandbox" if config.exchange.sandbox else config.exchange.id)
         mode = "live" if config.mode is Mode.LIVE else "paper"
         handle.engine = TraderEngine(config, broker, market, journal, mode=mode, exchange_label=label)
+        handle.notify = NotifyService(config, channels)
+        handle.notify.attach(handle.engine)
         await handle.engine.start()
+        await handle.notify.start()
         return handle
     except BaseException as exc:
         await _abort(handle)
@@ -143,6 +152,8 @@ def _port(url: str) -> int:
 
 async def _abort(handle: EngineHandle) -> None:
     """启动失败时释放已打开的资源。"""
+    if handle.notify is not None:
+        await handle.notify.channels.close(0)
     for closer in handle.closers:
         await closer.close()
     if handle.engine is not None:

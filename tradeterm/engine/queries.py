@@ -1,4 +1,4 @@
-"""引擎的只读查询命令：`history`（控制台启动与附着时的近期历史）、`trades`（回合）、`pnl`（按周期、实例、交易对的盈亏）。
+"""引擎的只读查询：状态快照（snapshot_of），以及查询命令 `history`（控制台启动与附着时的近期历史）、`trades`（回合）、`pnl`（按周期、实例、交易对的盈亏）。
 
 数据都来自引擎自己的日志库：在线程里用只读连接读（tradeterm/journal/history.py），不占事件循环、不阻塞写者。
 两种客户端（进程内、控制套接字）与 `tradeterm ctl trades` / `ctl pnl` 拿到的是同一份数据。
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from tradeterm.journal import history
@@ -107,3 +108,31 @@ async def pnl_of(engine: "TraderEngine", period: str | None, count: int | None,
                  instance: str | None) -> dict[str, Any]:
     """引擎日志库里的已实现盈亏（见 pnl_result）。"""
     return pnl_result(await all_round_trips(engine), period, count, instance)
+
+
+def snapshot_of(engine: "TraderEngine") -> dict[str, Any]:
+    """引擎状态快照（可 JSON 序列化）：模式、实例、持仓、挂单、账户、行情订阅、陈旧行情、对账问题、通知渠道的统计、
+    “收盘 -> 下单”延迟的分位数。"""
+    from tradeterm.engine.execution import order_dict
+
+    equity = engine.equity()
+    latencies = sorted(engine.latencies_ms)
+    return {
+        "mode": engine.mode, "exchange": engine.exchange_label, "run_id": engine.journal.run_id,
+        "instances": [b.summary() for b in engine.bots.values()],
+        "positions": [{"instance": name, "symbol": p.symbol, "amount": p.amount, "entry_price": p.entry_price,
+                       "mark": mark, "unrealized_pnl": p.unrealized_pnl(mark)} for name, p, mark in
+                      engine.all_positions()],
+        "orders": [order_dict(o) for o in engine.orders.open_orders()],
+        "account": {"equity": equity, "cash": engine.cash(), "drawdown": engine.risk.breakers.drawdown(equity),
+                    "breaker": engine.risk.breakers.blocking_at(int(time.time() * 1000)) or "",
+                    "killed": engine.risk.killed,
+                    "quote": engine.config.account.quote_currency},
+        "feeds": engine.feeds.summaries(),
+        "stale": [f"{s['symbol']} {s['timeframe']}" for s in engine.feeds.summaries() if s["stale"]],
+        "problems": list(engine.problems),
+        "notify": engine.notify_stats(),
+        "latency_ms": {"count": len(latencies),
+                       "p50": latencies[len(latencies) // 2] if latencies else None,
+                       "p99": latencies[int(len(latencies) * 0.99)] if latencies else None},
+    }

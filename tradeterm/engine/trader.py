@@ -112,6 +112,8 @@ class TraderEngine:
         self.stopped = asyncio.Event()
         # 通知的挂钩点：成交、拒绝、熔断、错误、陈旧行情、一键停止、对账问题交给已注册的通知器
         self.notifier = NotificationDispatcher([LogNotifier()])
+        # 通知渠道的统计（NotifyService.attach 换成渠道的 stats；没有渠道时为空列表）
+        self.notify_stats = list
         # 成交、信号与订单结局的留档（控制台附着时从日志库读近期历史；见 tradeterm/engine/archive.py）
         self.archive = EventArchive(self)
 
@@ -386,23 +388,7 @@ class TraderEngine:
         bot.strategy = strategy
 
     def snapshot(self) -> dict[str, Any]:
-        """引擎状态快照（可 JSON 序列化）。"""
-        equity = self.equity()
-        latencies = sorted(self.latencies_ms)
-        return {
-            "mode": self.mode, "exchange": self.exchange_label, "run_id": self.journal.run_id,
-            "instances": [b.summary() for b in self.bots.values()],
-            "positions": [{"instance": name, "symbol": p.symbol, "amount": p.amount, "entry_price": p.entry_price,
-                           "mark": mark, "unrealized_pnl": p.unrealized_pnl(mark)} for name, p, mark in
-                          self.all_positions()],
-            "orders": [order_dict(o) for o in self.orders.open_orders()],
-            "account": {"equity": equity, "cash": self.cash(), "drawdown": self.risk.breakers.drawdown(equity),
-                        "breaker": self.risk.breakers.blocking_at(wall_ms()) or "", "killed": self.risk.killed,
-                        "quote": self.config.account.quote_currency},
-            "feeds": self.feeds.summaries(),
-            "stale": [f"{s['symbol']} {s['timeframe']}" for s in self.feeds.summaries() if s["stale"]],
-            "problems": list(self.problems),
-            "latency_ms": {"count": len(latencies),
-                           "p50": latencies[len(latencies) // 2] if latencies else None,
-                           "p99": latencies[int(len(latencies) * 0.99)] if latencies else None},
-        }
+        """引擎状态快照（可 JSON 序列化；键见 tradeterm/engine/queries.py 的 snapshot_of）。"""
+        from tradeterm.engine.queries import snapshot_of
+
+        return snapshot_of(self)

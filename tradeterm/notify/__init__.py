@@ -1,4 +1,4 @@
-"""通知层：把成交、拒单、熔断、错误等事件交给通知器（日志、终端铃声，以及之后的 Telegram/邮件等）。"""
+"""通知层：把成交、拒单、熔断、错误等事件交给通知器（日志，以及 Telegram、飞书/Lark、通用 webhook 渠道；见 tradeterm/notify/service.py）。"""
 
 from tradeterm.notify.dispatcher import NOTIFY_KINDS, LogNotifier, NotificationDispatcher, Notifier
 

@@ -1,4 +1,4 @@
-"""通知的挂钩点：订阅事件总线，把值得通知的事件交给每个通知器。
+"""通知的挂钩点：订阅事件总线，把值得通知的事件交给每个通知器（日志，以及 config.yml 的 notify 块配置的渠道）。
 
 通知器出错（网络、第三方服务）绝不能影响交易：异常被记录并计数，派发继续。
 """
@@ -31,6 +31,24 @@ class LogNotifier:
         """一行一条：kind 与负载字段。"""
         fields = " ".join(f"{k}={v}" for k, v in event.data.items())
         logger.info("notify kind=%s ts=%s %s", event.kind.value, event.ts, fields)
+
+
+class ChannelNotifier:
+    """把事件变成通知（tradeterm/notify/messages.py）交给一组渠道（tradeterm/notify/service.py 的 ChannelSet）。
+    同步、从不等待：渠道各自在自己的任务里发送。"""
+
+    def __init__(self, channels):
+        """channels 为 ChannelSet。"""
+        # 渠道
+        self.channels = channels
+
+    def notify(self, event: Event) -> None:
+        """事件 -> 通知 -> 每个想要它的渠道。"""
+        from tradeterm.notify.messages import from_event
+
+        notification = from_event(event)
+        if notification is not None:
+            self.channels.send(notification)
 
 
 class NotificationDispatcher:
