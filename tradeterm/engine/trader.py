@@ -112,6 +112,8 @@ class TraderEngine:
         self.stopped = asyncio.Event()
         # 通知的挂钩点：成交、拒绝、熔断、错误、陈旧行情、一键停止、对账问题交给已注册的通知器
         self.notifier = NotificationDispatcher([LogNotifier()])
+        # 通知挂钩的事件订阅：构造时就订阅，启动过程中的事件（对账问题、重启后仍接合的一键停止）也会通知
+        self.notify_subscription = self.bus.subscribe()
         # 通知渠道的统计（NotifyService.attach 换成渠道的 stats；没有渠道时为空列表）
         self.notify_stats = list
         # 成交、信号与订单结局的留档（控制台附着时从日志库读近期历史；见 tradeterm/engine/archive.py）
@@ -317,12 +319,8 @@ class TraderEngine:
 
     async def _notify(self) -> None:
         """把总线上的事件交给通知挂钩（它只挑要通知的种类；通知器出错不影响交易）。"""
-        subscription = self.bus.subscribe()
-        try:
-            while True:
-                self.notifier.dispatch(await subscription.get())
-        finally:
-            subscription.close()
+        while True:
+            self.notifier.dispatch(await self.notify_subscription.get())
 
     # ---- 事件 -------------------------------------------------------------------------------------
 

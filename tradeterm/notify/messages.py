@@ -21,6 +21,8 @@ KIND_CATEGORY = {EventKind.FILL: "fill", EventKind.REJECTION: "rejection", Event
                  EventKind.ERROR: "error"}
 # 合并消息里逐条列出的最多条数（其余只计数）
 SUMMARY_LINES = 12
+# 合并的条数不超过它时，每条都带正文（否则只列标题）
+SUMMARY_DETAIL = 5
 # 一条消息正文的最多字符数（Telegram 上限 4096，Discord 2000；渠道各自再截断）
 MAX_TEXT = 3500
 
@@ -132,7 +134,10 @@ def coalesce(batch: list[Notification], dropped: int = 0) -> Notification:
     parts = ", ".join(f"{count} {category.replace('_', ' ')}{'s' if count > 1 and category != 'kill_switch' else ''}"
                       for category, count in counts.most_common())
     ordered = sorted(batch, key=lambda n: (-SEVERITIES.index(n.severity), n.ts))
-    lines = [n.title for n in ordered[:SUMMARY_LINES]]
+    if len(batch) <= SUMMARY_DETAIL:  # 只有几条：每条都带正文（一键停止的报告、错误的原因不能只剩标题）
+        lines = [line for n in ordered for line in (n.title, *(f"  {text}" for text in n.lines))]
+    else:
+        lines = [n.title for n in ordered[:SUMMARY_LINES]]
     if len(batch) > SUMMARY_LINES:
         lines.append(f"... and {len(batch) - SUMMARY_LINES} more")
     if dropped:

@@ -144,6 +144,8 @@ class NotifyService:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.tasks.clear()
         if self.engine is not None and self.channels:
+            for event in self.engine.notify_subscription.drain():  # 引擎停止前最后的事件（停止过程中落地的成交）
+                self.engine.notifier.dispatch(event)
             self.channels.send(engine_notice(False, self.engine.mode, self.engine.exchange_label,
                                              list(self.engine.bots)))
         await self.channels.close()
