@@ -4,6 +4,8 @@
   退出控制台即停止引擎）；否则（管道、CI、测试）或给了 `--no-tui` 时，事件逐行打印到标准输出；Ctrl-C 停止。
 - `--headless`：同样运行引擎但不打印事件，另在日志库旁的 Unix 套接字上提供控制接口（令牌在 0600 的 .token 文件里），
   `tradeterm ctl ...`（以及之后的界面）可以随时连上、断开，机器人照常运行；SIGTERM / `ctl shutdown` 优雅退出。
+- `--headless --supervise`：守护进程（tradeterm/supervisor）把 headless 引擎当子进程运行，崩溃后按退避重启并通知；
+  实盘确认由守护进程做一次，再经环境变量交给子进程。
 - `mode: live` 需要 `--live` 与终端上的确认短语（见 tradeterm/cli/live_guard.py）。
 
 启动速度（首批报价上屏，bench/startup.py 测量）：重库在处理函数里才导入；从导入到引擎启动完成之间暂停自动垃圾回收
@@ -41,6 +43,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true",
                         help="run without a console and serve the control socket next to the journal "
                              "(steer it with 'tradeterm ctl')")
+    parser.add_argument("--supervise", action="store_true",
+                        help="with --headless: run the engine as a child process, restart it after a crash and "
+                             "notify crashes, restarts and lost heartbeats (settings: 'supervisor:' in config.yml)")
     parser.add_argument("--no-tui", action="store_true",
                         help="print events line by line instead of opening the terminal console "
                              "(the default when stdin/stdout are not terminals)")
@@ -64,6 +69,10 @@ def run_app(args: argparse.Namespace) -> int:
     if duration is not None and not duration > 0:
         raise UserError(f"--duration {duration:g}: must be above 0 seconds, e.g. --duration 60 "
                         f"(leave it out to run until stopped)")
+    supervised = getattr(args, "supervise", False)
+    if supervised and not args.headless:
+        raise UserError("--supervise: only works together with --headless (the supervisor runs a headless engine "
+                        "as its child process); use 'tradeterm run --headless --supervise --config ...'")
     # 启动期间暂停自动垃圾回收：导入 pandas、numba、ccxt、textual 与启动引擎时建立几十万个长寿对象，Python 随之一遍遍
     # 扫描不断长大的堆，这占了启动 CPU 时间的约四分之一（约 1 秒），而期间产生的垃圾只有约 2500 个对象。引擎启动完成时
     # （TraderEngine.start 末尾的 gc.freeze 已把启动期的对象移出扫描范围）serve / serve_tui 恢复回收；启动失败时由这里恢复
@@ -81,6 +90,11 @@ def run_app(args: argparse.Namespace) -> int:
             print("config mode is 'backtest': run 'tradeterm backtest --config ...' for a backtest; "
                   "starting paper trading instead")
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        if supervised:
+            from tradeterm.supervisor import supervise
+
+            gc.enable()  # 守护进程长期运行、自己不建引擎：立刻恢复自动回收
+            return supervise(args.config, config, live=args.live, duration=duration)
         if wants_tui(args):
             return asyncio.run(serve_tui(config, duration=duration))
         return asyncio.run(serve(config, headless=args.headless, duration=duration))
