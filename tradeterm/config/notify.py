@@ -92,6 +92,12 @@ class ChannelConfig(Block):
         """事件类别须是已知的名字。"""
         return _checked_events(value)
 
+    @field_validator("token_env", "secret_env", check_fields=False)
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        """子类里放秘密的环境变量名（token_env、secret_env）：字母、数字与下划线，不以数字开头。"""
+        return _checked_env(value)
+
 
 class TelegramConfig(ChannelConfig):
     """Telegram 机器人：发送提醒，并（commands: true 时）接受命令。令牌来自环境变量或 notify.key_file。"""
@@ -125,11 +131,6 @@ class TelegramConfig(ChannelConfig):
         """Bot API 根地址：http(s)://主机[:端口]，不带路径。"""
         return _checked_url(value, "https://api.telegram.org", paths=False)
 
-    @field_validator("token_env")
-    @classmethod
-    def _token_env(cls, value: str) -> str:
-        """环境变量名的格式。"""
-        return _checked_env(value)
 
 
 class LarkConfig(ChannelConfig):
@@ -153,12 +154,6 @@ class LarkConfig(ChannelConfig):
     def _url(cls, value: str) -> str:
         """webhook 地址的格式。"""
         return _checked_url(value, "https://open.feishu.cn/open-apis/bot/v2/hook/<id>")
-
-    @field_validator("secret_env")
-    @classmethod
-    def _secret_env(cls, value: str) -> str:
-        """环境变量名的格式。"""
-        return _checked_env(value)
 
 
 class WebhookConfig(ChannelConfig):
@@ -184,12 +179,6 @@ class WebhookConfig(ChannelConfig):
     def _url(cls, value: str) -> str:
         """地址的格式。"""
         return _checked_url(value, "https://example.com/hooks/tradeterm")
-
-    @field_validator("secret_env")
-    @classmethod
-    def _secret_env(cls, value: str | None) -> str | None:
-        """环境变量名的格式。"""
-        return _checked_env(value)
 
 
 class NotifyConfig(Block):
