@@ -74,3 +74,13 @@ async def test_chat_ids_lists_who_messaged_the_bot(tmp_path):
         assert code == 0 and "chat 777001  (private" in out, out
     finally:
         await telegram.stop()
+
+
+async def test_config_summary_names_the_channels(tmp_path):
+    """`tradeterm config` 的摘要里有一行通知渠道（不需要令牌：只校验、不连接）。"""
+    config = write_config(tmp_path, {"telegram": {"chat_ids": [1, 2]}, "webhooks": [{"url": "https://e.com/h"}],
+                                     "daily_summary": "08:00"})
+    code, out = await tradeterm("config", "--config", str(config))
+    assert code == 0, out
+    assert ("notify: telegram (2 chat(s), commands on), webhook (generic); daily summary at 08:00 UTC; check with "
+            "'tradeterm notify test'") in out

@@ -38,6 +38,7 @@ def describe_config(config, source: str) -> str:
         from tradeterm.engine.factory import sandbox_state_path
 
         lines.append(f"sandbox state: {sandbox_state_path(config)} (reset: tradeterm sandbox --reset --config {source})")
+    lines.append(f"notify: {notify_summary(config.notify)}")
     lines.append(f"strategies ({len(config.strategies)}):")
     for instance in config.strategies:
         params = ", ".join(f"{k}={v}" for k, v in instance.params.items())
@@ -45,3 +46,18 @@ def describe_config(config, source: str) -> str:
         lines.append(f"  {instance.name:<24} {instance.symbol:<12} {instance.interval:<4} "
                      f"{instance.class_name}({params}){state}")
     return "\n".join(lines)
+
+
+def notify_summary(notify) -> str:
+    """通知渠道一行：哪些渠道、Telegram 的聊天数、每日汇总的时间；没有渠道时说明怎么加。"""
+    parts = []
+    if notify.telegram is not None:
+        commands = "commands on" if notify.telegram.commands else "alerts only"
+        parts.append(f"telegram ({len(notify.telegram.chat_ids)} chat(s), {commands})")
+    if notify.lark is not None:
+        parts.append("lark")
+    parts += [f"webhook ({hook.format})" for hook in notify.webhooks]
+    if not parts:
+        return "none (add a notify: block for Telegram, Lark or webhooks)"
+    daily = f"; daily summary at {notify.daily_summary} UTC" if notify.daily_summary else ""
+    return ", ".join(parts) + daily + "; check with 'tradeterm notify test'"
